@@ -1,0 +1,3 @@
+"""essearch: semantic and hybrid search on Elasticsearch."""
+
+__version__ = "0.1.0"

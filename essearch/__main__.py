@@ -1,0 +1,3 @@
+from essearch.cli import main
+
+main()

@@ -1,0 +1,28 @@
+"""Helpers shared by the CLI modules: settings loading, JSON output, rich console."""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import Any
+
+import click
+from rich.console import Console
+
+from essearch.errors import ConfigurationError
+from essearch.settings import Settings, load_settings
+
+console = Console()
+err_console = Console(stderr=True)
+
+
+def get_settings(**overrides: Any) -> Settings:
+    """Settings from the environment, with CLI options layered on top."""
+    try:
+        return load_settings(**{k: v for k, v in overrides.items() if v is not None})
+    except ConfigurationError as exc:
+        raise click.ClickException(str(exc)) from None
+
+
+def print_json(data: Any) -> None:
+    sys.stdout.write(json.dumps(data, indent=2, ensure_ascii=False, default=str) + "\n")

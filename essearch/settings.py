@@ -1,0 +1,150 @@
+"""Settings: the one place that reads environment variables and `.env`.
+
+Every variable has the `ESSEARCH_` prefix; groups are separated by the first underscore after it,
+so `ESSEARCH_ES_URL` is `es.url` and `ESSEARCH_EMBEDDER_BATCH_SIZE` is `embedder.batch_size`.
+Secrets are `SecretStr`: they print as `**********` in reprs, logs, errors and `--help`.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from pydantic_settings.exceptions import SettingsError
+
+from essearch.errors import ConfigurationError
+
+EmbedderProvider = Literal["local", "openai", "ollama", "elasticsearch"]
+VectorIndexType = Literal[
+    "hnsw", "int8_hnsw", "int4_hnsw", "bbq_hnsw", "flat", "int8_flat", "int4_flat", "bbq_flat"
+]
+
+
+class ElasticsearchSettings(BaseModel):
+    """How to reach the cluster."""
+
+    url: Annotated[list[str], NoDecode] = Field(
+        default_factory=lambda: ["http://localhost:9200"],
+        description="One URL or a comma-separated list of URLs.",
+    )
+    cloud_id: str | None = None
+    api_key: SecretStr | None = None
+    username: str | None = None
+    password: SecretStr | None = None
+    ca_certs: Path | None = None
+    ssl_assert_fingerprint: str | None = None
+    verify_certs: bool = True
+    request_timeout: float = Field(30.0, gt=0)
+    max_retries: int = Field(3, ge=0)
+
+    @field_validator("url", mode="before")
+    @classmethod
+    def _split_urls(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            value = [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+    @field_validator("url")
+    @classmethod
+    def _check_urls(cls, value: list[str]) -> list[str]:
+        if not value:
+            raise ValueError("at least one URL is needed")
+        for url in value:
+            if not url.startswith(("http://", "https://")):
+                raise ValueError(f"{url!r} must start with http:// or https://")
+        return [url.rstrip("/") for url in value]
+
+
+class IndexSettings(BaseModel):
+    """What the index is called and how it is built."""
+
+    name: str = Field("essearch", description="Read alias; physical indices are <name>-v<N>.")
+    definition: str = Field(
+        "default", description="A mappings/ definition name or a path to a JSON file."
+    )
+    shards: int = Field(1, ge=1)
+    replicas: int = Field(1, ge=0)
+    analyzer: str = "standard"
+    vector_index_type: VectorIndexType = "int8_hnsw"
+    hnsw_m: int | None = Field(None, ge=2)
+    hnsw_ef_construction: int | None = Field(None, ge=2)
+    rescore_oversample: float | None = Field(None, ge=0)
+
+    @field_validator("name")
+    @classmethod
+    def _check_name(cls, value: str) -> str:
+        bad = set(value) & set('\\/*?"<>| ,#:')
+        if not value or value != value.lower() or bad or value.startswith(("-", "_", "+")):
+            raise ValueError(
+                f'{value!r} is not a valid index name (lower case, no spaces or \\/*?"<>|,#:)'
+            )
+        return value
+
+
+class EmbedderSettings(BaseModel):
+    """Which model turns text into vectors."""
+
+    provider: EmbedderProvider = "local"
+    model: str | None = Field(None, description="Model name or path; each provider has a default.")
+    base_url: str | None = None
+    api_key: SecretStr | None = None
+    organization: str | None = None
+    dimensions: int | None = Field(None, ge=1, le=4096)
+    batch_size: int = Field(64, ge=1)
+    concurrency: int = Field(4, ge=1)
+    device: str | None = None
+    normalize: bool = True
+    query_prompt: str | None = None
+    document_prompt: str | None = None
+    inference_id: str | None = None
+    timeout: float = Field(60.0, gt=0)
+    max_retries: int = Field(5, ge=0)
+    cache_path: Path | None = Field(
+        None, description="SQLite file for the embedding cache; unset means no cache."
+    )
+
+
+class Settings(BaseSettings):
+    """All of essearch's settings."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="ESSEARCH_",
+        env_nested_delimiter="_",
+        env_nested_max_split=1,
+        env_file=".env",
+        env_file_encoding="utf-8",
+        extra="ignore",
+    )
+
+    es: ElasticsearchSettings = Field(default_factory=ElasticsearchSettings)
+    index: IndexSettings = Field(default_factory=IndexSettings)
+    embedder: EmbedderSettings = Field(default_factory=EmbedderSettings)
+    log_level: str = "WARNING"
+
+    def masked(self) -> dict[str, Any]:
+        """The effective settings as plain data, secrets shown as `**********`."""
+        return self.model_dump(mode="json")
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Build settings from the environment (and `.env`), with one clear message per bad field."""
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        raise ConfigurationError(format_validation_error(exc)) from None
+    except SettingsError as exc:
+        raise ConfigurationError(f"invalid settings: {exc}") from None
+
+
+def format_validation_error(exc: ValidationError) -> str:
+    lines = ["invalid settings:"]
+    for err in exc.errors():
+        loc = ".".join(str(part) for part in err["loc"])
+        env = "ESSEARCH_" + "_".join(str(part) for part in err["loc"]).upper()
+        shown = err.get("input")
+        if isinstance(shown, SecretStr) or any(s in loc for s in ("api_key", "password")):
+            shown = "**********"
+        lines.append(f"  - {loc} ({env}={shown!r}): {err['msg']}")
+    return "\n".join(lines)
