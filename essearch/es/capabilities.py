@@ -116,10 +116,7 @@ class Capabilities:
 
     def has_component(self, *names: str) -> bool:
         """True when a module or plugin with one of these names (or an `x-pack-` form) exists."""
-        for name in names:
-            if name in self.components or f"x-pack-{name}" in self.components:
-                return True
-        return False
+        return any(name in self.components or f"x-pack-{name}" in self.components for name in names)
 
     @property
     def enterprise_licensed(self) -> bool:
@@ -187,7 +184,7 @@ class Capabilities:
 
     @property
     def rescore_vector(self) -> bool:
-        """`rescore_vector.oversample` in dense_vector index_options and kNN (9.0 preview, 9.1 GA)."""
+        """`rescore_vector.oversample` in index_options and kNN (9.0 preview, 9.1 GA)."""
         return self.version_tuple >= (9, 0, 0)
 
     def supports_index_type(self, index_type: str) -> bool:
