@@ -6,6 +6,7 @@ import shutil
 import subprocess
 from pathlib import Path
 
+import pytest
 import yaml
 
 from essearch.es.provision import ES_VERSION
@@ -39,9 +40,9 @@ def test_compose_file_structure():
 def test_docker_compose_config_validates_when_available():
     """`docker compose config` is the authority when the compose plugin is installed."""
     if not _compose_cli_available():
-        # No compose plugin on this machine: the structural test above is what runs.
-        assert shutil.which("docker") is None or not _compose_cli_available()
-        return
+        pytest.skip(
+            "the docker compose plugin is not installed; the structural test covers the file"
+        )
     proc = subprocess.run(
         [
             "docker",
