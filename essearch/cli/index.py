@@ -1,0 +1,256 @@
+"""`essearch init`, `status`, `drop` and `mappings show|list`: the index's life cycle.
+
+Thin commands: they build an IndexManager from the settings and render its results with rich or
+as JSON (`--json`).
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import sys
+from collections.abc import Callable
+from typing import Any
+
+import click
+from elasticsearch import ApiError, TransportError
+from elasticsearch import ConnectionError as ESConnectionError
+from rich.table import Table
+
+from essearch.cli._common import console, err_console, get_settings, print_json
+from essearch.embedders.base import EmbedderInfo
+from essearch.errors import ClusterConnectionError, EssearchError
+from essearch.settings import Settings
+
+
+def configured_embedder_info(settings: Settings, dims: int | None = None) -> EmbedderInfo:
+    """The configured embedder's identity (`dims` overrides embedder.dimensions).
+
+    With the dimensions known, a local model is not loaded just to count them.
+    """
+    from essearch.embedders import create_embedder
+
+    overrides = {"dimensions": dims} if dims is not None else {}
+    embedder = create_embedder(settings, **overrides)
+    try:
+        return embedder.info
+    finally:
+        embedder.close()
+
+
+def cluster_errors(command: Callable[..., Any]) -> Callable[..., Any]:
+    """An unreachable cluster is one clear line (ClusterConnectionError), not a traceback."""
+
+    @functools.wraps(command)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return command(*args, **kwargs)
+        except ESConnectionError as exc:
+            urls = ", ".join(get_settings().es.url)
+            raise ClusterConnectionError(f"cannot reach Elasticsearch at {urls}: {exc}") from None
+
+    return wrapper
+
+
+def _manager(settings: Settings, embedder: EmbedderInfo | None):
+    from essearch.es import make_client
+    from essearch.index import IndexManager
+
+    return IndexManager(make_client(settings), settings, embedder)
+
+
+def _definition_settings(definition: str | None) -> Settings:
+    settings = get_settings()
+    if definition:
+        settings = settings.model_copy(
+            update={"index": settings.index.model_copy(update={"definition": definition})}
+        )
+    return settings
+
+
+def _show_embedder(info: dict[str, Any] | None) -> str:
+    if not info:
+        return "-"
+    return f"{info['provider']}/{info['model']} ({info['dims']} dims, {info['similarity']})"
+
+
+# -- init ------------------------------------------------------------------------------------------
+@click.command()
+@click.option("--definition", help="mappings/ definition name or JSON path (overrides settings).")
+@click.option(
+    "--dims",
+    type=int,
+    help="Embedder output dims (embedder.dimensions; spares loading a local model).",
+)
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@cluster_errors
+def init(definition: str | None, dims: int | None, as_json: bool) -> None:
+    """Create <name>-v1 behind the read and write aliases (a no-op when it already matches)."""
+    settings = _definition_settings(definition)
+    manager = _manager(settings, configured_embedder_info(settings, dims))
+    result = manager.init()
+    if as_json:
+        print_json(result.to_dict())
+    elif result.created:
+        console.print(
+            f"[green]created[/green] {result.index} behind aliases "
+            f"{result.read_alias} (read) and {result.write_alias} (write); "
+            f"template {result.template}"
+        )
+    elif result.up_to_date:
+        console.print(f"{result.read_alias} -> {result.index} already matches the definition")
+        for action in result.actions:
+            console.print(f"  {action}")
+    else:
+        console.print(
+            f"[yellow]{result.read_alias} -> {result.index} differs from the definition; "
+            "nothing was changed:[/yellow]"
+        )
+        for difference in result.differences:
+            console.print(f"  - {difference}", markup=False)
+        console.print("Run `essearch reindex` to build a new version with this definition.")
+    sys.exit(0 if result.up_to_date else 1)
+
+
+# -- status ----------------------------------------------------------------------------------------
+@click.command()
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@click.option(
+    "--dims",
+    type=int,
+    help="Embedder output dims (embedder.dimensions; spares loading a local model).",
+)
+@cluster_errors
+def status(as_json: bool, dims: int | None) -> None:
+    """Per alias: the physical index, doc count, size, health and the embedder recorded on it."""
+    settings = get_settings()
+    try:
+        configured: EmbedderInfo | None = configured_embedder_info(settings, dims)
+    except EssearchError as exc:
+        err_console.print(f"[yellow]configured embedder unknown:[/yellow] {exc}")
+        configured = None
+    report = _manager(settings, configured).status().to_dict()
+    if as_json:
+        print_json(report)
+        return
+    if not report["exists"]:
+        console.print(f"alias {report['name']!r} does not exist; run `essearch init`")
+    table = Table(title=f"Index {report['name']}")
+    for column in ("alias", "index", "docs", "size", "health", "embedder recorded", "check"):
+        table.add_column(column)
+    configured_text = _show_embedder(report["configured"])
+    for alias in report["aliases"]:
+        for info in alias["indices"] or [{"index": "-"}]:
+            problems = info.get("mismatch") or []
+            check = (
+                "[red]MISMATCH[/red]: " + "; ".join(problems) if problems else "[green]ok[/green]"
+            )
+            if report["configured"] is None:
+                check = "[yellow]not checked[/yellow]"
+            table.add_row(
+                f"{alias['alias']} ({alias['role']})",
+                info["index"],
+                str(info.get("docs", "-")),
+                _human_bytes(info.get("size_bytes")),
+                str(info.get("health", "-")),
+                _show_embedder(info.get("recorded")),
+                check,
+            )
+    console.print(table)
+    console.print(f"configured embedder: {configured_text}")
+    unaliased = [v["index"] for v in report["versions"] if not v["aliases"]]
+    if unaliased:
+        console.print(f"versions behind no alias: {', '.join(unaliased)}")
+    if report["mismatch"]:
+        sys.exit(1)
+
+
+def _human_bytes(size: int | None) -> str:
+    if size is None:
+        return "-"
+    value = float(size)
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if value < 1024:
+            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1024
+    return f"{value:.1f} TiB"
+
+
+# -- drop ------------------------------------------------------------------------------------------
+@click.command()
+@click.argument("index", required=False)
+@click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation.")
+@click.option("--force", is_flag=True, help="Also delete indices that an alias points to.")
+@cluster_errors
+def drop(index: str | None, yes: bool, force: bool) -> None:
+    """Delete one version INDEX, or (no INDEX) every version of the index and its template."""
+    settings = get_settings()
+    manager = _manager(settings, None)
+    plan = manager.plan_drop(index)
+    if plan.empty:
+        console.print(f"nothing to drop for {manager.name!r}")
+        return
+    if plan.aliased and not force:
+        held = "; ".join(f"{i} <- {', '.join(a)}" for i, a in plan.aliased.items())
+        raise click.ClickException(
+            f"refusing to delete indices that aliases still point to ({held}); "
+            "swap the aliases first (essearch reindex) or pass --force"
+        )
+    what = ", ".join(plan.indices) + (f" and template {plan.template}" if plan.template else "")
+    if not yes:
+        click.confirm(f"Delete {what}?", abort=True)
+    manager.drop(index, force=force)
+    console.print(f"deleted {what}")
+
+
+# -- mappings --------------------------------------------------------------------------------------
+@click.group()
+def mappings() -> None:
+    """Index definitions from mappings/ (built-in and your own)."""
+
+
+@mappings.command("list")
+def mappings_list() -> None:
+    """The definition names that resolve, and their files."""
+    from essearch.index.definitions import available_definitions
+
+    for name, path in available_definitions().items():
+        console.print(f"{name}\t{path}", markup=False)
+
+
+@mappings.command("show")
+@click.option("--definition", help="mappings/ definition name or JSON path (overrides settings).")
+@click.option("--version", "version", type=int, help="Render for <name>-v<N> (records N).")
+@click.option(
+    "--dims",
+    type=int,
+    help="Embedder output dims (embedder.dimensions; spares loading a local model).",
+)
+@click.option("--offline", is_flag=True, help="Do not ask the cluster (no version/analyzer check).")
+@click.option("--template", is_flag=True, help="Print the index template body instead.")
+def mappings_show(
+    definition: str | None, version: int | None, dims: int | None, offline: bool, template: bool
+) -> None:
+    """Print the rendered body (settings + mappings) that `init` would send."""
+    from essearch.index.definitions import render
+    from essearch.index.manager import IndexManager, stamp_fingerprint
+
+    settings = _definition_settings(definition)
+    info = configured_embedder_info(settings, dims)
+    body: dict[str, Any] | None = None
+    if not offline:
+        try:
+            manager = _manager(settings, info)
+            manager.capabilities  # noqa: B018 - probe first so an unreachable cluster falls back
+        except (TransportError, ApiError) as exc:
+            err_console.print(f"[yellow]cluster not reachable, rendering offline:[/yellow] {exc}")
+        else:
+            body = manager.render_body(version)
+    if body is None:
+        manager = IndexManager(None, settings, info)  # type: ignore[arg-type] - no requests made
+        body = stamp_fingerprint(render(manager.load_definition(), settings, info, None, version))
+    out = manager.template_body(body) if template else body
+    sys.stdout.write(json.dumps(out, indent=2, ensure_ascii=False) + "\n")
+
+
+COMMANDS = [init, status, drop, mappings]

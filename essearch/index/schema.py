@@ -1,0 +1,55 @@
+"""Field names of the essearch chunk schema, shared by ingest, retrieval and the index manager.
+
+One ES document per chunk; its ``_id`` is the chunk id. Everyone imports these constants instead of
+spelling the names, so a rename happens in one place.
+"""
+
+from __future__ import annotations
+
+ID_FIELD = "id"
+DOC_ID_FIELD = "doc_id"
+CHUNK_FIELD = "chunk"
+TITLE_FIELD = "title"
+TEXT_FIELD = "text"
+METADATA_FIELD = "metadata"
+CONTENT_HASH_FIELD = "content_hash"
+INDEXED_AT_FIELD = "indexed_at"
+VECTOR_FIELD = "vector"
+
+#: Key under the mapping ``_meta`` where the embedder and schema facts are recorded.
+META_KEY = "essearch"
+#: Version of the essearch index layout (bump when the default definition changes incompatibly).
+SCHEMA_VERSION = 1
+#: Suffix of the write alias: ``<name>-write``.
+WRITE_ALIAS_SUFFIX = "-write"
+#: Physical indices are ``<name>-v<N>``.
+VERSION_SEPARATOR = "-v"
+
+
+def write_alias_for(name: str) -> str:
+    """Write alias for the read alias ``name``."""
+    return f"{name}{WRITE_ALIAS_SUFFIX}"
+
+
+def physical_index_for(name: str, version: int) -> str:
+    """Physical index name for version ``version`` of the index ``name``."""
+    return f"{name}{VERSION_SEPARATOR}{version}"
+
+
+__all__ = [
+    "CHUNK_FIELD",
+    "CONTENT_HASH_FIELD",
+    "DOC_ID_FIELD",
+    "ID_FIELD",
+    "INDEXED_AT_FIELD",
+    "METADATA_FIELD",
+    "META_KEY",
+    "SCHEMA_VERSION",
+    "TEXT_FIELD",
+    "TITLE_FIELD",
+    "VECTOR_FIELD",
+    "VERSION_SEPARATOR",
+    "WRITE_ALIAS_SUFFIX",
+    "physical_index_for",
+    "write_alias_for",
+]
