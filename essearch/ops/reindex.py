@@ -1,0 +1,430 @@
+"""Zero-downtime reindex: plan -> copy -> catch up -> verify -> swap both aliases -> final catch-up.
+
+Searches keep working throughout: they go through the read alias, which points at the old version
+until one atomic `_aliases` call moves the read and write aliases together.
+
+Writes during the copy are not lost: the CATCH-UP strategy. essearch's writers (and anyone else)
+keep writing through the write alias to the old version while the copy runs; nothing needs to know
+a migration is happening. After the copy:
+
+1. catch-up passes (until one finds nothing, at most `max_catchup_passes`): read `(content_hash,
+   indexed_at)` of every chunk of both versions (no vectors, no text: cheap), copy the chunks that
+   are new or changed in the old version, delete from the new version the chunks deleted from the
+   old one. This needs no clock and sees deletes as well as writes;
+2. verify, then swap both aliases atomically;
+3. one last pass for writes that landed on the old version between the start of the last catch-up
+   pass and the swap: chunks of the old version with `indexed_at >= pass start - margin` are
+   copied when the new version lacks them or holds an older `indexed_at` (never overwriting a write
+   made through the alias after the swap). `margin` covers clock skew between writers and us.
+   A chunk DELETED in that same short window survives in the new version (documented limit).
+
+Interrupted (Ctrl-C, node restart, embedder failure): the aliases still point at the old version,
+which keeps serving. The target is not aliased and records its state in `_meta.essearch_migration`
+(see `migration_state`); running the command again resumes into it (chunks already copied with the
+same content hash are skipped) when the plan is the same, or deletes it and starts clean when the
+plan changed (or with `restart=True`).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from elasticsearch import ApiError, Elasticsearch, TransportError
+
+from essearch.embedders.base import Embedder, EmbedderInfo
+from essearch.errors import ConfigurationError, EssearchError
+from essearch.es.capabilities import Capabilities, probe
+from essearch.index.definitions import VectorSpec
+from essearch.index.guard import describe
+from essearch.index.manager import IndexManager, body_fingerprint, compare_body
+from essearch.ingest.failures import DeadLetter
+from essearch.ingest.progress import Counters, NoProgress, ProgressView
+from essearch.ops.copier import (
+    Copier,
+    CopyStats,
+    Strategy,
+    choose_copy_strategy,
+    server_reindex,
+    since_query,
+)
+from essearch.ops.migration_state import IN_PROGRESS, now_iso, read_state, write_state
+from essearch.ops.reader import hash_map
+from essearch.ops.verify import VerifyReport, verify
+from essearch.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class ReindexOptions:
+    batch_size: int = 256  # chunks per page read, per embedding call, per bulk
+    dead_letter: Path | str | None = "essearch-reindex-dead-letter.jsonl"
+    restart: bool = False  # delete an unfinished target and start clean
+    force: bool = False  # migrate even when nothing changes
+    verify_samples: int = 5
+    min_bm25_overlap: float | None = None  # None: 0.5, or 0 when the analyzer changes
+    min_knn_self_hits: float = 0.8
+    max_catchup_passes: int = 5
+    catchup_margin_s: float = 300.0
+    swap: bool = True  # False: stop after verify (the target stays unaliased)
+    allow_server_reindex: bool = True
+    on_batch: Callable[[CopyStats], None] | None = None  # hook after every copied batch
+
+
+@dataclass
+class MigrationPlan:
+    """What `reindex` will do; `--dry-run` prints it."""
+
+    read_alias: str
+    write_alias: str
+    source: str
+    target: str
+    target_version: int
+    resume: bool
+    stale_target: str | None  # an unfinished target with another plan: deleted before starting
+    old_embedder: EmbedderInfo | None
+    new_embedder: EmbedderInfo
+    embedder_changes: dict[str, tuple[Any, Any]]
+    mapping_changes: list[str]
+    needs_reembed: bool
+    analyzer_changed: bool
+    strategy: Strategy
+    estimated_chunks: int
+    estimated_documents: int
+    fingerprint: str
+    definition: str
+
+    @property
+    def changes(self) -> bool:
+        return bool(self.needs_reembed or self.mapping_changes)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "read_alias": self.read_alias,
+            "write_alias": self.write_alias,
+            "source": self.source,
+            "target": self.target,
+            "resume": self.resume,
+            "stale_target": self.stale_target,
+            "strategy": self.strategy,
+            "old_embedder": self.old_embedder.to_dict() if self.old_embedder else None,
+            "new_embedder": self.new_embedder.to_dict(),
+            "embedder_changes": {k: list(v) for k, v in self.embedder_changes.items()},
+            "mapping_changes": self.mapping_changes,
+            "needs_reembed": self.needs_reembed,
+            "analyzer_changed": self.analyzer_changed,
+            "estimated_chunks": self.estimated_chunks,
+            "estimated_documents": self.estimated_documents,
+            "definition": self.definition,
+        }
+
+    def describe(self) -> list[str]:
+        old = describe(self.old_embedder) if self.old_embedder else "none recorded"
+        lines = [
+            f"source: {self.source} (behind {self.read_alias} and {self.write_alias})",
+            f"target: {self.target}" + (" (resuming)" if self.resume else " (new)"),
+            f"embedder: {old} -> {describe(self.new_embedder)}",
+            f"copy: {self.strategy}-side"
+            + (", re-embedding every chunk" if self.needs_reembed else ", vectors copied as is"),
+            f"estimated: {self.estimated_chunks} chunks of {self.estimated_documents} documents",
+        ]
+        if self.stale_target:
+            lines.append(f"unfinished target with another plan, deleted first: {self.stale_target}")
+        lines += [f"change: {c}" for c in self.mapping_changes] or ["change: none in the mapping"]
+        return lines
+
+
+@dataclass
+class ReindexResult:
+    plan: MigrationPlan
+    status: str = "planned"  # noop | swapped | verified | verify_failed | interrupted
+    copy: dict[str, Any] = field(default_factory=dict)
+    catchup_passes: list[dict[str, int]] = field(default_factory=list)
+    post_swap: dict[str, Any] = field(default_factory=dict)
+    verify: VerifyReport | None = None
+    dead_letter: str | None = None
+    interrupted: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.status in {"noop", "swapped", "verified"}
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "ok": self.ok,
+            "status": self.status,
+            "plan": self.plan.to_dict(),
+            "copy": self.copy,
+            "catchup_passes": self.catchup_passes,
+            "post_swap": self.post_swap,
+            "verify": self.verify.to_dict() if self.verify else None,
+            "dead_letter": self.dead_letter,
+            "interrupted": self.interrupted,
+        }
+
+
+# -- planning --------------------------------------------------------------------------------------
+def _analyzers(mappings: dict[str, Any]) -> dict[str, Any]:
+    props = mappings.get("properties", {})
+    return {name: spec.get("analyzer") for name, spec in props.items() if "analyzer" in spec}
+
+
+def _unfinished_targets(manager: IndexManager, source: str) -> list[tuple[str, dict[str, Any]]]:
+    """Unaliased versions newer than `source` whose state says a migration from it is underway."""
+    source_version = manager.version_of(source) or 0
+    table = manager.client.indices.get_alias(index=manager.index_pattern).body
+    found = []
+    for index in manager.versions():
+        if (manager.version_of(index) or 0) <= source_version or table[index].get("aliases"):
+            continue
+        state = read_state(manager.client, index)
+        if state and state.get("source") == source and state.get("status") in IN_PROGRESS:
+            found.append((index, state))
+    return found
+
+
+def plan_reindex(
+    client: Elasticsearch,
+    settings: Settings,
+    embedder: Embedder | EmbedderInfo,
+    *,
+    capabilities: Capabilities | None = None,
+    allow_server_reindex: bool = True,
+) -> MigrationPlan:
+    """The migration of `settings.index.name` to `settings`' definition/analyzer and `embedder`."""
+    capabilities = capabilities or probe(client)
+    new_info = embedder.info if isinstance(embedder, Embedder) else embedder
+    manager = IndexManager(client, settings, new_info, capabilities)
+    source = manager.current_index()
+    if source is None:
+        raise ConfigurationError(
+            f"alias {manager.read_alias!r} does not exist: nothing to reindex (run `essearch init`)"
+        )
+    old_info = manager.recorded_model(source)
+    embedder_changes = old_info.differences(new_info) if old_info else {"embedder": (None, "new")}
+    needs_reembed = bool(embedder_changes)
+
+    unfinished = _unfinished_targets(manager, source)
+    numbers = [manager.version_of(i) or 0 for i in manager.versions()]
+    target_version = max(numbers, default=0) + 1
+    body = manager.render_body(target_version)
+    fingerprint = body_fingerprint(body)
+    resume, stale = False, None
+    if unfinished:
+        index, state = unfinished[-1]
+        target_version = manager.version_of(index) or target_version
+        body = manager.render_body(target_version)
+        fingerprint = body_fingerprint(body)
+        if state.get("fingerprint") == fingerprint:
+            resume = True
+        else:
+            stale = index
+    target = f"{manager.name}-v{target_version}"
+
+    live_mapping = client.indices.get_mapping(index=source).body[source]["mappings"]
+    live_settings = client.indices.get_settings(index=source, flat_settings=True).body[source][
+        "settings"
+    ]
+    differences = [
+        d
+        for d in compare_body(body, live_mapping, live_settings)
+        if not d.path.startswith("mappings._meta")
+    ]
+    mapping_changes = [str(d) for d in differences]
+    stats = client.search(
+        index=source,
+        size=0,
+        track_total_hits=True,
+        aggs={"docs": {"cardinality": {"field": "doc_id"}}},
+    )
+    return MigrationPlan(
+        read_alias=manager.read_alias,
+        write_alias=manager.write_alias,
+        source=source,
+        target=target,
+        target_version=target_version,
+        resume=resume,
+        stale_target=stale,
+        old_embedder=old_info,
+        new_embedder=new_info,
+        embedder_changes=embedder_changes,
+        mapping_changes=mapping_changes,
+        needs_reembed=needs_reembed,
+        analyzer_changed=_analyzers(live_mapping) != _analyzers(body["mappings"]),
+        strategy=choose_copy_strategy(
+            capabilities if allow_server_reindex else None, needs_reembed
+        ),
+        estimated_chunks=stats["hits"]["total"]["value"],
+        estimated_documents=stats["aggregations"]["docs"]["value"],
+        fingerprint=fingerprint,
+        definition=settings.index.definition,
+    )
+
+
+# -- running ---------------------------------------------------------------------------------------
+def _is_aliased(client: Elasticsearch, index: str) -> bool:
+    body = client.indices.get_alias(index=index).body
+    return bool(body.get(index, {}).get("aliases"))
+
+
+def _delete_unaliased(client: Elasticsearch, index: str) -> None:
+    if _is_aliased(client, index):
+        raise ConfigurationError(f"refusing to delete {index!r}: an alias points to it")
+    client.indices.delete(index=index)
+
+
+def catch_up(
+    client: Elasticsearch, source: str, target: str, copier: Copier, *, max_passes: int
+) -> tuple[list[dict[str, int]], str]:
+    """Diff passes until one finds nothing; returns the passes and the last pass's start time."""
+    passes: list[dict[str, int]] = []
+    started = now_iso()
+    for _ in range(max_passes):
+        started = now_iso()
+        client.indices.refresh(index=f"{source},{target}")
+        src, dst = hash_map(client, source), hash_map(client, target)
+        to_copy = [
+            i for i, v in src.items() if dst.get(i) != v and i not in copier.stats.failed_ids
+        ]
+        to_delete = [i for i in dst if i not in src]
+        passes.append({"copied": len(to_copy), "deleted": len(to_delete)})
+        if not to_copy and not to_delete:
+            break
+        copier.copy_ids(source, to_copy)
+        copier.delete_ids(to_delete)
+    return passes, started
+
+
+def run_reindex(
+    client: Elasticsearch,
+    settings: Settings,
+    embedder: Embedder,
+    *,
+    options: ReindexOptions | None = None,
+    capabilities: Capabilities | None = None,
+    progress: ProgressView | None = None,
+    plan: MigrationPlan | None = None,
+) -> ReindexResult:
+    """Migrate the read/write aliases of `settings.index.name` to a new version built for
+    `embedder` and `settings` (definition, analyzer, vector options). See the module docstring."""
+    options = options or ReindexOptions()
+    capabilities = capabilities or probe(client)
+    plan = plan or plan_reindex(
+        client,
+        settings,
+        embedder,
+        capabilities=capabilities,
+        allow_server_reindex=options.allow_server_reindex,
+    )
+    result = ReindexResult(plan)
+    if not plan.changes and not options.force and not plan.resume:
+        result.status = "noop"
+        return result
+    manager = IndexManager(client, settings, plan.new_embedder, capabilities)
+    for stale in [plan.stale_target] + ([plan.target] if plan.resume and options.restart else []):
+        if stale and client.indices.exists(index=stale):
+            log.warning("deleting unfinished migration target %s", stale)
+            _delete_unaliased(client, stale)
+    resume = plan.resume and not options.restart
+    if not resume:
+        manager.create_version(version=plan.target_version, embedder=plan.new_embedder)
+        write_state(
+            client,
+            plan.target,
+            source=plan.source,
+            status="copying",
+            started_at=now_iso(),
+            fingerprint=plan.fingerprint,
+            strategy=plan.strategy,
+        )
+
+    dead = DeadLetter(options.dead_letter)
+    counters = Counters()
+    progress = progress or NoProgress()
+    spec = VectorSpec.from_embedder(plan.new_embedder)
+    copier = Copier(
+        client,
+        plan.target,
+        embedder=embedder if plan.needs_reembed else None,
+        vector_spec=spec,
+        dead=dead,
+        counters=counters,
+        batch_size=options.batch_size,
+        on_batch=lambda stats: (progress.update(counters.snapshot()), _hook(options, stats)),
+    )
+    progress.start(plan.estimated_chunks)
+    try:
+        if plan.strategy == "server" and not resume:
+            response = server_reindex(client, plan.source, plan.target)
+            result.copy = {"server": {k: response.get(k) for k in ("created", "updated", "total")}}
+        else:
+            copier.copy_index(plan.source)
+        write_state(client, plan.target, status="catching_up")
+        result.catchup_passes, last_pass = catch_up(
+            client, plan.source, plan.target, copier, max_passes=options.max_catchup_passes
+        )
+        result.copy.update(copier.stats.to_dict())
+        min_overlap = options.min_bm25_overlap
+        if min_overlap is None:
+            min_overlap = 0.0 if plan.analyzer_changed else 0.5
+        result.verify = verify(
+            client,
+            plan.source,
+            plan.target,
+            embedder=embedder,
+            samples=options.verify_samples,
+            min_bm25_overlap=min_overlap,
+            min_knn_self_hits=options.min_knn_self_hits,
+        )
+        if not result.verify.ok:
+            write_state(client, plan.target, status="verify_failed")
+            result.status = "verify_failed"
+            return result
+        write_state(client, plan.target, status="verified")
+        if not options.swap:
+            result.status = "verified"
+            return result
+        manager.swap_aliases(plan.target, plan.source)
+        write_state(
+            client, plan.target, status="swapped", migrated_from=plan.source, swapped_at=now_iso()
+        )
+        result.status = "swapped"
+        before = copier.stats.to_dict()
+        cutoff = (
+            datetime.fromisoformat(last_pass) - timedelta(seconds=options.catchup_margin_s)
+        ).isoformat()
+        client.indices.refresh(index=plan.source)
+        copier.copy_index(plan.source, since_query(cutoff), newer_only=True)
+        client.indices.refresh(index=plan.target)
+        after = copier.stats.to_dict()
+        result.post_swap = {k: after[k] - before[k] for k in after}
+    except (KeyboardInterrupt, EssearchError, ApiError, TransportError) as exc:
+        what = "Ctrl-C" if isinstance(exc, KeyboardInterrupt) else f"{type(exc).__name__}: {exc}"
+        if result.status == "swapped":
+            result.interrupted = (
+                f"{what} after the swap; the final catch-up did not finish: run "
+                f"`essearch reindex` again or copy writes newer than the swap from {plan.source}"
+            )
+        else:
+            result.status = "interrupted"
+            result.interrupted = (
+                f"{what}; {plan.read_alias} still serves {plan.source}. Run the same command "
+                f"again to resume into {plan.target}."
+            )
+        result.copy = result.copy or copier.stats.to_dict()
+    finally:
+        progress.update(counters.snapshot())
+        progress.stop()
+        dead.close()
+        result.dead_letter = str(dead.path) if dead.path and dead.total else None
+    return result
+
+
+def _hook(options: ReindexOptions, stats: CopyStats) -> None:
+    if options.on_batch is not None:
+        options.on_batch(stats)
