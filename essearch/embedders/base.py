@@ -6,9 +6,14 @@ async twins), so an essearch embedder can be handed to code that expects one.
 
 from __future__ import annotations
 
+import asyncio
+import math
 from abc import ABC, abstractmethod
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from typing import Any, Literal
+
+from essearch.errors import EmbeddingError
 
 Similarity = Literal["cosine", "dot_product", "l2_norm", "max_inner_product"]
 
@@ -39,10 +44,34 @@ class EmbedderInfo:
         return {k: (mine[k], theirs[k]) for k in mine if mine[k] != theirs[k]}
 
 
+class EmptyTextError(EmbeddingError):
+    """Some texts are empty or whitespace-only; `positions` lists them (0-based)."""
+
+    def __init__(self, positions: list[int], what: str = "text") -> None:
+        self.positions = positions
+        shown = ", ".join(str(p) for p in positions[:10]) + (" ..." if len(positions) > 10 else "")
+        super().__init__(
+            f"{what} at position(s) {shown} is empty or whitespace-only; nothing to embed"
+        )
+
+
+def invalid_text_positions(texts: Sequence[Any]) -> list[int]:
+    """Positions of items that are not non-blank strings (so callers can drop them first)."""
+    return [i for i, t in enumerate(texts) if not isinstance(t, str) or not t.strip()]
+
+
 class Embedder(ABC):
-    """Turns text into vectors. Subclasses implement `_embed` (and optionally `_aembed`)."""
+    """Turns text into vectors. Subclasses implement `_embed` (and optionally `_aembed`).
+
+    The base class does the common work once for every backend: prompts, the empty-text check,
+    batching (`_batches`), bounded async concurrency, the dims check and normalisation.
+    """
 
     provider: str = "abstract"
+    #: Parallel batches in `aembed_documents` (a semaphore bounds them).
+    concurrency: int = 1
+    #: True when the backend already returns unit vectors for `normalize=True`.
+    normalizes_itself: bool = False
 
     def __init__(
         self,
@@ -87,22 +116,93 @@ class Embedder(ABC):
         )
 
     # -- the LangChain-compatible surface ----------------------------------------------------
-    @abstractmethod
-    def embed_documents(self, texts: list[str]) -> list[list[float]]: ...
+    def embed_documents(self, texts: list[str]) -> list[list[float]]:
+        """Vectors for `texts` (document prompt applied), in order."""
+        prompted = self._prepare(texts, self.document_prompt)
+        vectors: list[list[float]] = []
+        for offset, batch in self._batches(prompted):
+            vectors.extend(self._check_vectors(self._embed(batch), len(batch), offset))
+        return vectors
 
-    @abstractmethod
-    def embed_query(self, text: str) -> list[float]: ...
+    def embed_query(self, text: str) -> list[float]:
+        """One vector for a search query (query prompt applied)."""
+        prompted = self._prepare([text], self.query_prompt, what="query")
+        return self._check_vectors(self._embed(prompted), 1, 0)[0]
 
     async def aembed_documents(self, texts: list[str]) -> list[list[float]]:
-        raise NotImplementedError
+        """Async twin: batches run concurrently, at most `concurrency` at a time."""
+        prompted = self._prepare(texts, self.document_prompt)
+        semaphore = asyncio.Semaphore(max(1, self.concurrency))
+
+        async def run(offset: int, batch: list[str]) -> list[list[float]]:
+            async with semaphore:
+                return self._check_vectors(await self._aembed(batch), len(batch), offset)
+
+        results = await asyncio.gather(*(run(o, b) for o, b in self._batches(prompted)))
+        return [vector for batch in results for vector in batch]
 
     async def aembed_query(self, text: str) -> list[float]:
-        raise NotImplementedError
+        prompted = self._prepare([text], self.query_prompt, what="query")
+        return self._check_vectors(await self._aembed(prompted), 1, 0)[0]
+
+    # -- shared helpers ----------------------------------------------------------------------
+    def _prepare(self, texts: Sequence[str], prompt: str | None, what: str = "text") -> list[str]:
+        if isinstance(texts, str):
+            raise EmbeddingError("embed_documents takes a list of texts, not one string")
+        bad = invalid_text_positions(texts)
+        if bad:
+            raise EmptyTextError(bad, what)
+        return [f"{prompt}{t}" for t in texts] if prompt else list(texts)
+
+    def _batches(self, texts: list[str]) -> list[tuple[int, list[str]]]:
+        """(offset, batch) pairs; backends with request limits override this."""
+        size = max(1, self.batch_size)
+        return [(i, texts[i : i + size]) for i in range(0, len(texts), size)]
+
+    def _check_vectors(self, vectors: Any, expected: int, offset: int) -> list[list[float]]:
+        """Plain float lists of the declared dims; a wrong length names the item's position."""
+        vectors = vectors.tolist() if hasattr(vectors, "tolist") else vectors
+        if len(vectors) != expected:
+            raise EmbeddingError(
+                f"{self.provider} model {self.model!r} returned {len(vectors)} vectors for "
+                f"{expected} texts (items {offset}..{offset + expected - 1})"
+            )
+        checked: list[list[float]] = []
+        for i, vector in enumerate(vectors):
+            vector = [float(x) for x in vector]
+            if self._dims is None:
+                self._dims = len(vector)
+            if len(vector) != self._dims:
+                raise EmbeddingError(
+                    f"item {offset + i}: {self.provider} model {self.model!r} returned a vector "
+                    f"of {len(vector)} dims, expected {self._dims}"
+                )
+            if self.normalize and not self.normalizes_itself:
+                norm = math.sqrt(sum(x * x for x in vector))
+                if norm == 0.0:
+                    raise EmbeddingError(
+                        f"item {offset + i}: {self.provider} model {self.model!r} returned a "
+                        "zero vector, which cannot be normalised"
+                    )
+                vector = [x / norm for x in vector]
+            checked.append(vector)
+        return checked
 
     # -- what backends implement -------------------------------------------------------------
     @abstractmethod
     def _embed(self, texts: list[str]) -> list[list[float]]:
         """Embed already-prompted texts; one backend call per batch."""
 
+    async def _aembed(self, texts: list[str]) -> list[list[float]]:
+        """Async version of `_embed`; by default the sync call runs in a worker thread."""
+        return await asyncio.to_thread(self._embed, texts)
+
     def close(self) -> None:  # noqa: B027 - optional hook
         """Release clients or models."""
+
+    async def aclose(self) -> None:
+        """Release async clients too (default: `close`)."""
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(model={self.model!r}, dims={self._dims})"
