@@ -183,6 +183,16 @@ class Capabilities:
         return self.has_component("ml")
 
     @property
+    def sql(self) -> bool:
+        """The `_sql` API (x-pack-sql)."""
+        return self.has_component("sql")
+
+    @property
+    def unsigned_long(self) -> bool:
+        """The `unsigned_long` field type (x-pack-unsigned-long)."""
+        return self.has_component("unsigned-long")
+
+    @property
     def rescore_vector(self) -> bool:
         """`rescore_vector.oversample` in index_options and kNN (9.0 preview, 9.1 GA)."""
         return self.version_tuple >= (9, 0, 0)
@@ -222,6 +232,7 @@ class Capabilities:
             "linear_retriever": self.linear_retriever,
             "inference": self.inference,
             "rescore_vector": self.rescore_vector,
+            "sql": self.sql,
         }
 
     def to_dict(self) -> dict[str, Any]:

@@ -137,7 +137,7 @@ class ESDocStore:
             replicas=self.replicas,
             refresh_interval=self.refresh_interval,
             rank_feature=caps.rank_feature,
-            unsigned_long=caps.has_component("unsigned-long"),
+            unsigned_long=caps.unsigned_long,
             vector_size=int(vector_size) if vector_size else None,
             vector_index_options=self.vector_index_options,
         )
@@ -652,7 +652,7 @@ class ESDocStore:
     # -- SQL -------------------------------------------------------------------------------------
     def sql(self, sql: str, fetch_size: int = 128, format: str = "json") -> Any:
         """Run text-to-SQL output through Elasticsearch SQL (needs the x-pack-sql module)."""
-        if not self.capabilities.has_component("sql"):
+        if not self.capabilities.sql:
             raise CapabilityError(
                 "sql(): this cluster has no SQL module (x-pack-sql); RAGFlow falls back to "
                 "vector search when sql() raises"
