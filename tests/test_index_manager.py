@@ -328,3 +328,23 @@ async def test_guard_helpers_with_the_async_client(manager, es_url, index_name):
     check_mapping_response(MINILM, response)
     with pytest.raises(ModelMismatchError, match=f"{index_name}-v1"):
         check_mapping_response(OTHER, response)
+
+
+def test_template_follows_the_serving_version(manager, es_client, index_name):
+    """After a swap (or a swap back) the template renders what the aliases point to."""
+
+    def template_dims() -> int:
+        body = es_client.indices.get_index_template(name=manager.template_name).body
+        mappings = body["index_templates"][0]["index_template"]["template"]["mappings"]
+        return mappings["properties"]["vector"]["dims"]
+
+    v1 = manager.init().index
+    v2 = manager.create_version(embedder=OTHER)
+    assert template_dims() == OTHER.dims  # the newest version's body while it is being built
+    manager.swap_aliases(v2, v1)
+    assert template_dims() == OTHER.dims
+    manager.swap_aliases(v1, v2)  # rollback
+    assert template_dims() == MINILM.dims
+    plain = f"{index_name}-v9"
+    es_client.indices.create(index=plain)
+    assert model_from_mapping(es_client.indices.get(index=plain).body[plain]) == MINILM

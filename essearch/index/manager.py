@@ -459,7 +459,9 @@ class IndexManager:
         return self._compare(target, body)
 
     def _compare(self, index: str, body: Mapping[str, Any]) -> list[Difference]:
-        mapping = self.client.indices.get_mapping(index=index).body[index]["mappings"]
+        mapping = dict(self.client.indices.get_mapping(index=index).body[index]["mappings"])
+        meta = {k: v for k, v in mapping.get("_meta", {}).items() if k == META_KEY}
+        mapping["_meta"] = meta  # not the migration state ops keeps beside it
         settings = self.client.indices.get_settings(index=index, flat_settings=True).body[index][
             "settings"
         ]
@@ -579,6 +581,19 @@ class IndexManager:
             raise ConfigurationError(
                 f"alias swap {old_index} -> {new_index} refused, nothing changed: {_es_reason(exc)}"
             ) from None
+        # The template follows the serving version (also after a rollback or a failed migration).
+        self._put_template(self.body_of(new_index))
+
+    def body_of(self, index: str) -> dict[str, Any]:
+        """The settings and mappings of a live index, in the shape `_put_template` takes."""
+        mapping = dict(self.client.indices.get_mapping(index=index).body[index]["mappings"])
+        meta = {k: v for k, v in mapping.get("_meta", {}).items() if k == META_KEY}
+        mapping["_meta"] = meta  # not the migration state ops keeps beside it
+        live = self.client.indices.get_settings(index=index).body[index]["settings"]["index"]
+        kept = {
+            k: live[k] for k in ("number_of_shards", "number_of_replicas", "analysis") if k in live
+        }
+        return {"settings": kept, "mappings": mapping}
 
     # -- the model guard ------------------------------------------------------------------------
     def recorded_model(self, index: str | None = None) -> EmbedderInfo | None:
