@@ -1,0 +1,142 @@
+"""`essearch search`: BM25 / kNN / hybrid search from the command line."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import click
+from rich.markup import escape
+from rich.table import Table
+
+from essearch.cli._common import console, get_settings, print_json
+from essearch.retrieval import FUSIONS, MODES, SearchClient, SearchResult
+
+
+def _short_vectors(value: Any) -> Any:
+    """Request bodies for display: query vectors shortened to their first values and length."""
+    if isinstance(value, dict):
+        return {
+            k: (
+                f"[{', '.join(f'{x:.4f}' for x in v[:3])}, … {len(v)} dims]"
+                if k == "query_vector" and isinstance(v, list)
+                else _short_vectors(v)
+            )
+            for k, v in value.items()
+        }
+    if isinstance(value, list):
+        return [_short_vectors(v) for v in value]
+    return value
+
+
+def _render(result: SearchResult, show_legs: bool) -> None:
+    total = result.total if result.total is not None else "?"
+    table = Table(title=f"{result.mode} · {result.strategy} · {total} hits")
+    table.add_column("#", justify="right")
+    table.add_column("score", justify="right")
+    if show_legs:
+        table.add_column("bm25", justify="right")
+        table.add_column("knn", justify="right")
+    table.add_column("title")
+    table.add_column("snippet", overflow="fold")
+    for hit in result.hits:
+        row = [str(hit.rank), f"{hit.score:.4f}" if hit.score is not None else "-"]
+        if show_legs:
+            for leg in ("bm25", "knn"):
+                score = hit.legs.get(leg)
+                row.append(f"#{score.rank} {score.score:.3f}" if score and score.rank else "-")
+        snippet = escape(hit.snippet()).replace("<em>", "[bold]").replace("</em>", "[/bold]")
+        row += [escape(hit.title or hit.doc_id or hit.id), snippet]
+        table.add_row(*row)
+    console.print(table)
+    if result.explain:
+        t = result.explain.timings
+        console.print(
+            f"strategy {result.explain.strategy}: embedding {t.embedding_ms:.1f} ms, "
+            f"ES took {t.es_took_ms:.0f} ms (round trip {t.es_roundtrip_ms:.1f} ms), "
+            f"fusion {t.fusion_ms:.2f} ms, total {t.total_ms:.1f} ms"
+        )
+        for note in result.explain.notes:
+            console.print(f"note: {escape(note)}")
+        for i, body in enumerate(result.explain.requests, 1):
+            console.rule(f"request {i}")
+            console.print_json(data=_short_vectors(body))
+
+
+@click.command()
+@click.argument("query", required=False)
+@click.option("--mode", type=click.Choice(MODES), default="hybrid", show_default=True)
+@click.option(
+    "--fusion",
+    type=click.Choice(FUSIONS),
+    default="auto",
+    show_default=True,
+    help="Hybrid fusion: auto = server RRF when licensed, else client-side fusion.",
+)
+@click.option("-k", "--k", "k", type=int, default=10, show_default=True, help="Hits to return.")
+@click.option("--from", "from_", type=int, default=0, help="Offset (inside the result window).")
+@click.option(
+    "-f",
+    "--filter",
+    "filters",
+    multiple=True,
+    help="lang=zh, year>=2020, 'tag in a,b', !draft, lang!=en or JSON; repeat to AND.",
+)
+@click.option("--knn-weight", type=float, help="kNN weight for weighted/linear fusion (0-1).")
+@click.option("--num-candidates", type=int, help="kNN candidates per shard (default max(10k,100)).")
+@click.option("--similarity", type=float, help="kNN raw-similarity floor.")
+@click.option("--operator", type=click.Choice(["or", "and"]), help="BM25 term operator.")
+@click.option("--minimum-should-match", "msm", help="BM25 minimum_should_match, e.g. 75%.")
+@click.option("--field", "fields", multiple=True, help="BM25 field with optional ^boost.")
+@click.option("--lucene", is_flag=True, help="Parse the query as Lucene query_string syntax.")
+@click.option("--collapse", is_flag=True, help="One hit per parent document (doc_id).")
+@click.option("--index", help="Index or alias (default: settings index.name).")
+@click.option("--explain", is_flag=True, help="Show request bodies and timings.")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+def search(
+    query: str | None,
+    mode: str,
+    fusion: str,
+    k: int,
+    from_: int,
+    filters: tuple[str, ...],
+    knn_weight: float | None,
+    num_candidates: int | None,
+    similarity: float | None,
+    operator: str | None,
+    msm: str | None,
+    fields: tuple[str, ...],
+    lucene: bool,
+    collapse: bool,
+    index: str | None,
+    explain: bool,
+    as_json: bool,
+) -> None:
+    """Search the index: BM25, kNN or hybrid (default)."""
+    settings = get_settings()
+    options: dict[str, Any] = {
+        "mode": mode,
+        "fusion": fusion,
+        "k": k,
+        "from_": from_,
+        "lucene_syntax": lucene,
+        "collapse": collapse,
+        "explain": explain,
+    }
+    extra = {
+        "knn_weight": knn_weight,
+        "num_candidates": num_candidates,
+        "similarity": similarity,
+        "operator": operator,
+        "minimum_should_match": msm,
+        "fields": tuple(fields) or None,
+    }
+    options.update({key: value for key, value in extra.items() if value is not None})
+    with SearchClient(settings, index=index) as client:
+        result = client.search(query, filter=list(filters) or None, **options)
+    if as_json:
+        print_json(result.model_dump(mode="json"))
+    else:
+        _render(result, show_legs=result.strategy.startswith("client-"))
+
+
+COMMANDS = [search]

@@ -1,0 +1,307 @@
+"""The shared, I/O-free core of SearchClient and AsyncSearchClient.
+
+A search is a generator that yields *operations* (probe, embed, get mapping, search, msearch) and
+receives their results; the sync client performs them with `Elasticsearch`, the async client with
+`AsyncElasticsearch` and `await`. All decisions (strategy, caching, model guard, licence fallback,
+fusion, result parsing, timings) live here once, so the two clients cannot drift.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import OrderedDict
+from collections.abc import Generator, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from elasticsearch import ApiError, NotFoundError
+
+from essearch.embedders.base import EmbedderInfo
+from essearch.errors import ModelMismatchError, SearchError
+from essearch.es.capabilities import Capabilities
+from essearch.index import schema
+from essearch.index.guard import check_model, model_from_mapping
+from essearch.retrieval import queries as q
+from essearch.retrieval.params import SearchParams
+from essearch.retrieval.results import Explain, Hit, SearchResult, Timings, hit_from_es
+from essearch.retrieval.strategies import (
+    Strategy,
+    choose,
+    fallback_for,
+    is_server_refusal,
+    unavailable_error,
+)
+
+log = logging.getLogger("essearch.retrieval")
+
+#: How long a model-guard check of an alias is trusted (an alias swap can change the model).
+GUARD_TTL_S = 60.0
+DEFAULT_CACHE_SIZE = 1024
+
+
+# -- operations the I/O layers perform ------------------------------------------------------
+@dataclass(frozen=True)
+class ProbeOp:
+    """-> Capabilities"""
+
+
+@dataclass(frozen=True)
+class EmbedderInfoOp:
+    """-> EmbedderInfo of the configured embedder (creating it on first use)."""
+
+
+@dataclass(frozen=True)
+class EmbedOp:
+    """-> list[float]: `embed_query(text)` (the embedder applies its query prompt)."""
+
+    text: str
+
+
+@dataclass(frozen=True)
+class MappingOp:
+    """-> `indices.get_mapping(index=...)` body."""
+
+    index: str
+
+
+@dataclass(frozen=True)
+class SearchOp:
+    """-> `search(index=..., body=...)` body."""
+
+    index: str
+    body: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class MSearchOp:
+    """-> `msearch(searches=[{index}, body, ...])` body."""
+
+    index: str
+    bodies: list[dict[str, Any]]
+
+    def searches(self) -> list[dict[str, Any]]:
+        lines: list[dict[str, Any]] = []
+        for body in self.bodies:
+            lines += [{"index": self.index}, body]
+        return lines
+
+
+Op = ProbeOp | EmbedderInfoOp | EmbedOp | MappingOp | SearchOp | MSearchOp
+
+
+class LRUCache:
+    """A small LRU of query embeddings, keyed by (embedder identity, text)."""
+
+    def __init__(self, maxsize: int = DEFAULT_CACHE_SIZE) -> None:
+        self.maxsize = maxsize
+        self._data: OrderedDict[Any, tuple[float, ...]] = OrderedDict()
+        self.hits = 0
+        self.misses = 0
+
+    def get(self, key: Any) -> tuple[float, ...] | None:
+        value = self._data.get(key)
+        if value is None:
+            self.misses += 1
+            return None
+        self.hits += 1
+        self._data.move_to_end(key)
+        return value
+
+    def put(self, key: Any, value: Sequence[float]) -> None:
+        if self.maxsize <= 0:
+            return
+        self._data[key] = tuple(value)
+        self._data.move_to_end(key)
+        while len(self._data) > self.maxsize:
+            self._data.popitem(last=False)
+
+    def __len__(self) -> int:
+        return len(self._data)
+
+
+@dataclass
+class CoreState:
+    """What a client remembers between searches."""
+
+    index: str
+    rescore_oversample: float | None = None
+    caps: Capabilities | None = None
+    cache: LRUCache = field(default_factory=LRUCache)
+    guarded: dict[str, float] = field(default_factory=dict)
+    server_refused: bool = False
+    fallback_logged: bool = False
+
+
+# -- model guard -----------------------------------------------------------------------------
+def check_mapping(
+    mapping_response: dict[str, Any], configured: EmbedderInfo, vector_len: int
+) -> None:
+    """Every physical index behind the alias must record this embedder and have matching dims."""
+    for physical, entry in mapping_response.items():
+        mappings = entry.get("mappings") or {}
+        vector = (mappings.get("properties") or {}).get(schema.VECTOR_FIELD)
+        if vector is None:
+            raise SearchError(
+                f"index {physical!r} has no `{schema.VECTOR_FIELD}` field; kNN search needs one"
+            )
+        dims = vector.get("dims")
+        if dims is not None and dims != vector_len:
+            raise ModelMismatchError(
+                f"index {physical!r} holds {dims}-dim vectors but the embedder "
+                f"{configured.model!r} produced a {vector_len}-dim query vector"
+            )
+        check_model(configured, model_from_mapping(mappings), physical)
+
+
+def _guard(state: CoreState, info: EmbedderInfo, vector_len: int) -> Generator[Op, Any, None]:
+    now = time.monotonic()
+    if now - state.guarded.get(state.index, -1e9) < GUARD_TTL_S:
+        return
+    try:
+        mapping = yield MappingOp(state.index)
+    except NotFoundError:
+        raise SearchError(f"index {state.index!r} not found") from None
+    check_mapping(mapping, info, vector_len)
+    state.guarded[state.index] = now
+
+
+# -- sending --------------------------------------------------------------------------------
+def api_error_message(exc: ApiError) -> str:
+    body = exc.body if isinstance(exc.body, dict) else {}
+    err = body.get("error", {}) if isinstance(body, dict) else {}
+    if isinstance(err, dict):
+        causes = err.get("root_cause") or [err]
+        reason = "; ".join(f"{c.get('type')}: {c.get('reason')}" for c in causes if c)
+        if err.get("caused_by", {}).get("reason") and "caused_by" not in reason:
+            reason += f" (caused by: {err['caused_by']['reason']})"
+        return f"HTTP {exc.status_code} {reason}"
+    return f"HTTP {exc.status_code} {exc}"
+
+
+class _ItemError(ApiError):
+    """An error inside one `_msearch` item, raised like a normal ApiError."""
+
+    def __init__(self, status: int, body: dict[str, Any]) -> None:
+        self._status = status
+        super().__init__(message=str(body.get("error")), meta=None, body=body)  # type: ignore[arg-type]
+
+    @property
+    def status_code(self) -> int:  # type: ignore[override]
+        return self._status
+
+
+def _send(
+    index: str, bodies: list[dict[str, Any]]
+) -> Generator[Op, Any, tuple[list[dict[str, Any]], float, float]]:
+    started = time.perf_counter()
+    if len(bodies) == 1:
+        response = yield SearchOp(index, bodies[0])
+        responses = [response]
+        took = float(response.get("took", 0))
+    else:
+        multi = yield MSearchOp(index, bodies)
+        responses = multi["responses"]
+        for item in responses:
+            if "error" in item:
+                raise _ItemError(int(item.get("status", 500)), item)
+        took = float(multi.get("took", 0))
+    return responses, took, (time.perf_counter() - started) * 1000
+
+
+def search_flow(state: CoreState, params: SearchParams) -> Generator[Op, Any, SearchResult]:
+    """One search, start to finish."""
+    started = time.perf_counter()
+    notes: list[str] = []
+    if state.caps is None:
+        state.caps = yield ProbeOp()
+    caps = state.caps
+    if params.oversample is None and state.rescore_oversample is not None:
+        params = params.model_copy(update={"oversample": state.rescore_oversample})
+    strategy: Strategy = choose(params, caps, server_refused=state.server_refused)
+    if params.fusion == "auto" and params.mode == "hybrid" and strategy.server_feature is None:
+        notes.append(f"auto: server fusion unavailable here, using {strategy.name}")
+
+    vector: tuple[float, ...] | None = None
+    embedding_ms = 0.0
+    if strategy.needs_vector:
+        info: EmbedderInfo = yield EmbedderInfoOp()
+        key = (info.provider, info.model, info.query_prompt, info.dims, params.query)
+        vector = state.cache.get(key)
+        if vector is None:
+            t0 = time.perf_counter()
+            raw = yield EmbedOp(params.query or "")
+            embedding_ms = (time.perf_counter() - t0) * 1000
+            vector = tuple(float(x) for x in raw)
+            state.cache.put(key, vector)
+        else:
+            notes.append("query embedding from cache")
+        if len(vector) != info.dims:
+            raise ModelMismatchError(
+                f"embedder {info.model!r} declares {info.dims} dims but returned {len(vector)}"
+            )
+        yield from _guard(state, info, len(vector))
+
+    bodies = strategy.bodies(params, vector, caps)
+    try:
+        responses, took, roundtrip = yield from _send(state.index, bodies)
+    except ApiError as exc:
+        if strategy.server_feature and is_server_refusal(exc.status_code, exc.body or exc):
+            detail = api_error_message(exc)
+            if params.fusion != "auto":
+                raise unavailable_error(strategy.name, caps, detail) from None
+            state.server_refused = True
+            if not state.fallback_logged:
+                log.warning(
+                    "server-side %s fusion refused (%s); falling back to %s",
+                    strategy.name,
+                    detail,
+                    fallback_for(strategy).name,
+                )
+                state.fallback_logged = True
+            strategy = fallback_for(strategy)
+            notes.append(f"auto: server refused fusion ({detail}); using {strategy.name}")
+            bodies = strategy.bodies(params, vector, caps)
+            responses, took, roundtrip = yield from _send(state.index, bodies)
+        elif isinstance(exc, NotFoundError):
+            raise SearchError(f"index {state.index!r} not found") from None
+        else:
+            raise SearchError(
+                f"search on {state.index!r} failed: {api_error_message(exc)}"
+            ) from None
+
+    hits, total, fusion_ms = strategy.combine(params, responses)
+    result = SearchResult(
+        query=params.query, mode=params.mode, strategy=strategy.name, total=total, hits=hits
+    )
+    if params.explain:
+        result.explain = Explain(
+            strategy=strategy.name,
+            requests=bodies,
+            notes=notes,
+            timings=Timings(
+                embedding_ms=round(embedding_ms, 3),
+                es_took_ms=took,
+                es_roundtrip_ms=round(roundtrip, 3),
+                fusion_ms=round(fusion_ms, 3),
+                total_ms=round((time.perf_counter() - started) * 1000, 3),
+            ),
+        )
+    return result
+
+
+# -- deep listing (search_after + point in time) ---------------------------------------------
+def scan_query(params: SearchParams) -> tuple[dict[str, Any], bool]:
+    """The query of a deep listing and whether it sorts by score; BM25/filter only."""
+    if params.mode != "bm25":
+        raise SearchError(
+            f"scan() lists BM25/filtered results only; mode {params.mode!r} is kNN-based and "
+            f"limited to the top {q.MAX_NUM_CANDIDATES:,}"
+        )
+    text = params.text_clause()
+    return q.filtered(text, params.filter), text is not None
+
+
+def scan_hits(response: dict[str, Any], rank_offset: int) -> list[Hit]:
+    raw_hits = response.get("hits", {}).get("hits", [])
+    return [hit_from_es(raw, rank=rank_offset + i, leg="bm25") for i, raw in enumerate(raw_hits, 1)]

@@ -1,0 +1,110 @@
+"""Typed results: hits with per-leg scores and ranks, highlights, and the explain record."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+from essearch.index import schema
+
+
+class LegScore(BaseModel):
+    """A hit's raw score and 1-based rank in one leg (BM25 or kNN) of a hybrid search."""
+
+    score: float | None = None
+    rank: int | None = None
+
+
+class Hit(BaseModel):
+    id: str
+    index: str | None = None
+    score: float | None = None
+    rank: int
+    doc_id: str | None = None
+    title: str | None = None
+    text: str | None = None
+    source: dict[str, Any] = Field(default_factory=dict)
+    legs: dict[str, LegScore] = Field(default_factory=dict)
+    highlights: dict[str, list[str]] = Field(default_factory=dict)
+
+    @property
+    def bm25(self) -> LegScore | None:
+        return self.legs.get("bm25")
+
+    @property
+    def knn(self) -> LegScore | None:
+        return self.legs.get("knn")
+
+    @property
+    def metadata(self) -> dict[str, Any]:
+        return self.source.get(schema.METADATA_FIELD) or {}
+
+    def snippet(self, length: int = 160) -> str:
+        """The first highlight fragment, else the start of the text."""
+        for field in (schema.TEXT_FIELD, schema.TITLE_FIELD):
+            if self.highlights.get(field):
+                return self.highlights[field][0]
+        text = (self.text or "").replace("\n", " ")
+        return text if len(text) <= length else text[: length - 1] + "…"
+
+
+class Timings(BaseModel):
+    embedding_ms: float = 0.0
+    es_took_ms: float = 0.0
+    es_roundtrip_ms: float = 0.0
+    fusion_ms: float = 0.0
+    total_ms: float = 0.0
+
+
+class Explain(BaseModel):
+    """What was sent and how long each part took."""
+
+    strategy: str
+    requests: list[dict[str, Any]]
+    timings: Timings
+    notes: list[str] = Field(default_factory=list)
+
+
+class SearchResult(BaseModel):
+    query: str | None
+    mode: str
+    strategy: str
+    total: int | None = None
+    hits: list[Hit]
+    explain: Explain | None = None
+
+    @property
+    def ids(self) -> list[str]:
+        return [hit.id for hit in self.hits]
+
+
+def hit_from_es(raw: dict[str, Any], *, rank: int, leg: str | None = None) -> Hit:
+    source = raw.get("_source") or {}
+    hit = Hit(
+        id=raw["_id"],
+        index=raw.get("_index"),
+        score=raw.get("_score"),
+        rank=rank,
+        doc_id=source.get(schema.DOC_ID_FIELD),
+        title=source.get(schema.TITLE_FIELD),
+        text=source.get(schema.TEXT_FIELD),
+        source=source,
+        highlights=raw.get("highlight") or {},
+    )
+    if leg is not None:
+        hit.legs[leg] = LegScore(score=raw.get("_score"), rank=rank)
+    return hit
+
+
+def hits_from_response(response: dict[str, Any], *, leg: str | None = None, offset: int = 0):
+    """Hits of one response, ranks continuing after `offset` (the request's `from`)."""
+    raw_hits = response.get("hits", {}).get("hits", [])
+    return [hit_from_es(raw, rank=offset + i, leg=leg) for i, raw in enumerate(raw_hits, 1)]
+
+
+def total_of(response: dict[str, Any]) -> int | None:
+    total = response.get("hits", {}).get("total")
+    if isinstance(total, dict):
+        return total.get("value")
+    return total
