@@ -1,3 +1,83 @@
-"""essearch: semantic and hybrid search on Elasticsearch."""
+"""essearch: semantic and hybrid search on Elasticsearch.
+
+The public surface, importable from the top level; heavy parts load on first use.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+from essearch.errors import (
+    CapabilityError,
+    ClusterConnectionError,
+    ConfigurationError,
+    EmbeddingError,
+    EssearchError,
+    IngestError,
+    LicenseError,
+    ModelMismatchError,
+    ProvisioningError,
+    SearchError,
+)
+from essearch.settings import Settings, load_settings
 
 __version__ = "0.1.0"
+
+_LAZY = {
+    "create_embedder": "essearch.embedders",
+    "Embedder": "essearch.embedders",
+    "EmbedderInfo": "essearch.embedders",
+    "IndexManager": "essearch.index",
+    "ingest": "essearch.ingest",
+    "IngestOptions": "essearch.ingest",
+    "SearchClient": "essearch.retrieval",
+    "AsyncSearchClient": "essearch.retrieval",
+    "F": "essearch.retrieval",
+    "make_client": "essearch.es",
+    "make_async_client": "essearch.es",
+    "probe": "essearch.es",
+}
+
+if TYPE_CHECKING:
+    from essearch.embedders import Embedder, EmbedderInfo, create_embedder
+    from essearch.es import make_async_client, make_client, probe
+    from essearch.index import IndexManager
+    from essearch.ingest import IngestOptions, ingest
+    from essearch.retrieval import AsyncSearchClient, F, SearchClient
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'essearch' has no attribute {name!r}")
+    return getattr(importlib.import_module(module), name)
+
+
+__all__ = [
+    "AsyncSearchClient",
+    "CapabilityError",
+    "ClusterConnectionError",
+    "ConfigurationError",
+    "Embedder",
+    "EmbedderInfo",
+    "EmbeddingError",
+    "EssearchError",
+    "F",
+    "IndexManager",
+    "IngestError",
+    "IngestOptions",
+    "LicenseError",
+    "ModelMismatchError",
+    "ProvisioningError",
+    "SearchClient",
+    "SearchError",
+    "Settings",
+    "__version__",
+    "create_embedder",
+    "ingest",
+    "load_settings",
+    "make_async_client",
+    "make_client",
+    "probe",
+]
