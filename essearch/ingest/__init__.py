@@ -1,0 +1,25 @@
+"""Ingest: load → chunk → embed → bulk index, streaming, with failure reports and resume."""
+
+from essearch.ingest.chunker import Chunk, Chunker, ChunkerConfig, default_config
+from essearch.ingest.failures import DeadLetter, Failure
+from essearch.ingest.ids import chunk_id, content_hash, doc_id_from_content
+from essearch.ingest.loaders import Document, FieldMap, load
+from essearch.ingest.pipeline import IngestOptions, IngestReport, ingest
+
+__all__ = [
+    "Chunk",
+    "Chunker",
+    "ChunkerConfig",
+    "DeadLetter",
+    "Document",
+    "Failure",
+    "FieldMap",
+    "IngestOptions",
+    "IngestReport",
+    "chunk_id",
+    "content_hash",
+    "default_config",
+    "doc_id_from_content",
+    "ingest",
+    "load",
+]

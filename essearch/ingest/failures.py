@@ -1,0 +1,83 @@
+"""Failure records and the dead-letter file: every item that did not make it, with id and reason.
+
+One JSON object per line, so a dead-letter file can be inspected with `jq`, grepped, or fed back to
+`essearch ingest` after fixing the cause (a re-run only sends what is missing).
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections import Counter
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import IO, Any, Literal
+
+Stage = Literal["load", "chunk", "embed", "index", "delete"]
+
+
+@dataclass(frozen=True)
+class Failure:
+    """One item that failed: where in the pipeline, which item, where it came from, why."""
+
+    stage: Stage
+    reason: str
+    id: str | None = None
+    doc_id: str | None = None
+    source: str | None = None  # "file:line" for load failures
+    status: int | None = None  # HTTP status of an Elasticsearch item error
+
+    def to_dict(self) -> dict[str, Any]:
+        return {k: v for k, v in asdict(self).items() if v is not None}
+
+    def __str__(self) -> str:
+        where = self.source or self.id or self.doc_id or "?"
+        return f"{self.stage} failed for {where}: {self.reason}"
+
+
+class DeadLetter:
+    """Appends failures to a JSONL file (opened on the first failure) and counts them by stage.
+
+    Thread-safe: the embedding producer and the bulk consumers both report here.
+    """
+
+    def __init__(self, path: Path | str | None, *, keep: int = 100) -> None:
+        self.path = Path(path) if path is not None else None
+        self.counts: Counter[str] = Counter()
+        self.first: list[Failure] = []  # the first few, for the summary
+        self._keep = keep
+        self._lock = threading.Lock()
+        self._file: IO[str] | None = None
+
+    @property
+    def total(self) -> int:
+        return sum(self.counts.values())
+
+    def add(self, failure: Failure) -> None:
+        with self._lock:
+            self.counts[failure.stage] += 1
+            if len(self.first) < self._keep:
+                self.first.append(failure)
+            if self.path is not None:
+                if self._file is None:
+                    self.path.parent.mkdir(parents=True, exist_ok=True)
+                    self._file = self.path.open("a", encoding="utf-8")
+                self._file.write(json.dumps(failure.to_dict(), ensure_ascii=False) + "\n")
+                self._file.flush()
+
+    def close(self) -> None:
+        with self._lock:
+            if self._file is not None:
+                self._file.close()
+                self._file = None
+
+
+def describe_bulk_error(error: Any) -> str:
+    """One line from an item-level bulk error (`{"type":..., "reason":..., "caused_by":...}`)."""
+    if not isinstance(error, dict):
+        return str(error)
+    text = f"{error.get('type', 'error')}: {error.get('reason', '')}".strip()
+    cause = error.get("caused_by")
+    if isinstance(cause, dict) and cause.get("reason"):
+        text += f" (caused by {cause.get('type', 'error')}: {cause['reason']})"
+    return text

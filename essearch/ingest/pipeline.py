@@ -1,0 +1,622 @@
+"""The streaming ingest pipeline: load → chunk → look up → embed → bulk index.
+
+Shape: one producer thread loads, chunks and embeds batch after batch and puts ready bulk actions
+on a bounded queue; `bulk_threads` consumer threads each run the client's `streaming_bulk` helper
+over that queue (batches capped by count and bytes, 429s retried with exponential backoff). So the
+next batch is being embedded while the previous one is being indexed, and memory is bounded by the
+queue size times the batch size, whatever the corpus size.
+
+Idempotence and resume: chunk ids are derived from (document id, position, chunk text) and every
+chunk stores its document's content hash. Before embedding a batch, one search fetches the chunks
+already indexed for its documents: chunks present with the same hash are skipped (not embedded, not
+sent), chunks of the document that are no longer produced are deleted. A re-run after Ctrl-C, a
+node crash or an embedder outage therefore sends only what is missing, and the final index equals
+that of an uninterrupted run. Refresh happens once, at the end.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from elasticsearch import Elasticsearch
+from elasticsearch.helpers import streaming_bulk
+
+from essearch.embedders.base import Embedder
+from essearch.errors import ConfigurationError, EmbeddingError, ModelMismatchError
+from essearch.index.definitions import VectorSpec, vector_problem
+from essearch.index.manager import IndexManager
+from essearch.index.schema import (
+    CHUNK_FIELD,
+    CONTENT_HASH_FIELD,
+    DOC_ID_FIELD,
+    ID_FIELD,
+    INDEXED_AT_FIELD,
+    METADATA_FIELD,
+    TEXT_FIELD,
+    TITLE_FIELD,
+    VECTOR_FIELD,
+    write_alias_for,
+)
+from essearch.ingest.chunker import Chunk, Chunker, ChunkerConfig, default_config
+from essearch.ingest.failures import DeadLetter, Failure, describe_bulk_error
+from essearch.ingest.ids import doc_id_of_chunk_id
+from essearch.ingest.loaders import Document, FieldMap, Format, count_hint, document_from_record
+from essearch.ingest.loaders import load as load_paths
+from essearch.ingest.progress import Counters, NoProgress, ProgressView
+from essearch.settings import Settings
+
+log = logging.getLogger(__name__)
+
+_STOP = object()
+LOOKUP_PAGE = 10_000
+
+
+@dataclass
+class IngestOptions:
+    """Knobs of one run; the defaults suit the local MiniLM on a small machine."""
+
+    fields: FieldMap = field(default_factory=FieldMap)
+    fmt: Format | None = None
+    glob: str | None = None
+    chunker: ChunkerConfig | None = None  # None: default for the embedder
+    dead_letter: Path | str | None = "essearch-dead-letter.jsonl"
+    embed_batch: int | None = None  # chunks per embedding call; None: 4 x embedder batch size
+    bulk_chunk_size: int = 500  # actions per bulk request
+    bulk_max_bytes: int = 10 * 1024 * 1024  # bytes per bulk request
+    bulk_threads: int = 2
+    queue_size: int = 4  # ready batches waiting for the bulk consumers
+    max_retries: int = 8  # per item, on 429
+    initial_backoff: float = 0.5
+    max_backoff: float = 30.0
+    skip_unchanged: bool = True
+    refresh: bool = True
+    init_index: bool = True  # create the index (and aliases) when it does not exist yet
+
+
+@dataclass
+class IngestReport:
+    """What one run did. `ok` is False when anything failed or the run was interrupted."""
+
+    index: str
+    documents: int = 0
+    chunks: int = 0
+    embedded: int = 0
+    skipped: int = 0
+    indexed: int = 0
+    deleted: int = 0
+    failed: int = 0
+    failures_by_stage: dict[str, int] = field(default_factory=dict)
+    failures: list[Failure] = field(default_factory=list)  # the first ones
+    dead_letter: str | None = None
+    elapsed_s: float = 0.0
+    interrupted: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.failed == 0 and self.interrupted is None
+
+    @property
+    def chunks_per_s(self) -> float:
+        return self.chunks / self.elapsed_s if self.elapsed_s else 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "ok": self.ok,
+            "index": self.index,
+            "documents": self.documents,
+            "chunks": self.chunks,
+            "embedded": self.embedded,
+            "skipped": self.skipped,
+            "indexed": self.indexed,
+            "deleted": self.deleted,
+            "failed": self.failed,
+            "failures_by_stage": self.failures_by_stage,
+            "first_failures": [f.to_dict() for f in self.failures[:20]],
+            "dead_letter": self.dead_letter,
+            "elapsed_s": round(self.elapsed_s, 3),
+            "chunks_per_s": round(self.chunks_per_s, 1),
+            "interrupted": self.interrupted,
+        }
+
+
+# -- pure helpers (unit-tested) -------------------------------------------------------------------
+
+
+def chunk_source(chunk: Chunk, vector: list[float], indexed_at: str) -> dict[str, Any]:
+    """The ES document of one chunk, in the shared schema."""
+    return {
+        ID_FIELD: chunk.id,
+        DOC_ID_FIELD: chunk.doc_id,
+        CHUNK_FIELD: chunk.position,
+        TITLE_FIELD: chunk.title,
+        TEXT_FIELD: chunk.text,
+        METADATA_FIELD: chunk.metadata,
+        CONTENT_HASH_FIELD: chunk.content_hash,
+        INDEXED_AT_FIELD: indexed_at,
+        VECTOR_FIELD: vector,
+    }
+
+
+def existing_chunks_query(doc_ids: list[str], search_after: list[Any] | None = None) -> dict:
+    """Search body: the chunks already indexed for these documents (id, doc id, hash)."""
+    body: dict[str, Any] = {
+        "query": {"terms": {DOC_ID_FIELD: doc_ids}},
+        "_source": [DOC_ID_FIELD, CONTENT_HASH_FIELD],
+        "size": LOOKUP_PAGE,
+        "sort": [{ID_FIELD: "asc"}],
+        "track_total_hits": False,
+    }
+    if search_after is not None:
+        body["search_after"] = search_after
+    return body
+
+
+def vector_problems(vectors: list[Any], spec: VectorSpec) -> list[str | None]:
+    """`vector_problem` for a whole batch: one numpy pass for the common all-good case, the
+    per-vector check (with its precise message) only for rows that look wrong."""
+    try:
+        matrix = np.asarray(vectors, dtype=np.float64)
+    except (ValueError, TypeError):
+        return [vector_problem(v, spec) for v in vectors]
+    if matrix.ndim != 2 or matrix.shape[1] != spec.dims or spec.element_type != "float":
+        return [vector_problem(v, spec) for v in vectors]
+    finite = np.isfinite(matrix).all(axis=1)
+    squared = np.einsum("ij,ij->i", np.where(np.isfinite(matrix), matrix, 0.0), matrix)
+    suspicious = ~finite | (squared == 0.0)
+    if spec.similarity == "dot_product":
+        suspicious |= np.abs(squared - 1.0) > 1e-3
+    return [vector_problem(vectors[i], spec) if bad else None for i, bad in enumerate(suspicious)]
+
+
+@dataclass
+class Plan:
+    """What to do for one document: chunks to embed and index, stale chunk ids to delete."""
+
+    doc: Document
+    chunks: list[Chunk]
+    to_send: list[Chunk]
+    stale: list[tuple[str, str]]  # (physical index, chunk id)
+
+
+def plan_document(
+    doc: Document,
+    chunks: list[Chunk],
+    existing: Mapping[str, tuple[str, str]],
+    *,
+    skip_unchanged: bool = True,
+) -> Plan:
+    """Compare fresh chunks with those indexed (chunk id -> (content hash, index))."""
+    new_ids = {c.id for c in chunks}
+    to_send = [
+        c for c in chunks if not skip_unchanged or existing.get(c.id, ("", ""))[0] != c.content_hash
+    ]
+    stale = sorted((index, cid) for cid, (_, index) in existing.items() if cid not in new_ids)
+    return Plan(doc, chunks, to_send, stale)
+
+
+# -- the index target ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Target:
+    write_alias: str
+    index: str  # the physical index behind the write alias
+    vector: VectorSpec
+
+
+def prepare_target(
+    client: Elasticsearch, settings: Settings, embedder: Embedder, *, init_index: bool = True
+) -> Target:
+    """Create the index when missing, then the model guard: the configured embedder must be the
+    one recorded on the index, and its dimensions those of the mapping. Runs before any write."""
+    write_alias = write_alias_for(settings.index.name)
+    info = embedder.info
+    manager = IndexManager(client, settings, info)
+    if manager.current_index() is None:
+        if not init_index:
+            raise ConfigurationError(
+                f"index {settings.index.name!r} does not exist; run `essearch init` first"
+            )
+        manager.init()
+    manager.check_model(info)
+    if not client.indices.exists_alias(name=write_alias):
+        raise ConfigurationError(
+            f"write alias {write_alias!r} does not exist; run `essearch init` first"
+        )
+    mappings = client.indices.get_mapping(index=write_alias).body
+    if len(mappings) != 1:
+        raise ConfigurationError(f"write alias {write_alias!r} points at {sorted(mappings)}")
+    index, body = next(iter(mappings.items()))
+    mapping = body.get("mappings", {})
+    vector_mapping = mapping.get("properties", {}).get(VECTOR_FIELD, {})
+    if "dims" not in vector_mapping:
+        raise ConfigurationError(f"index {index!r} has no dims on field {VECTOR_FIELD!r}")
+    spec = VectorSpec.from_mapping(vector_mapping)
+    if spec.dims != info.dims:
+        raise ModelMismatchError(
+            f"index {index!r} stores {spec.dims}-dimension vectors but the embedder "
+            f"{info.provider}/{info.model} makes {info.dims}-dimension ones"
+        )
+    return Target(write_alias, index, spec)
+
+
+def existing_chunks(
+    client: Elasticsearch, index: str, doc_ids: list[str]
+) -> dict[str, dict[str, tuple[str, str]]]:
+    """doc id -> {chunk id -> (content hash, physical index)} for the chunks already indexed."""
+    found: dict[str, dict[str, tuple[str, str]]] = {}
+    search_after = None
+    while True:
+        resp = client.search(index=index, body=existing_chunks_query(doc_ids, search_after))
+        hits = resp["hits"]["hits"]
+        for hit in hits:
+            src = hit.get("_source", {})
+            found.setdefault(src.get(DOC_ID_FIELD), {})[hit["_id"]] = (
+                src.get(CONTENT_HASH_FIELD, ""),
+                hit["_index"],
+            )
+        if len(hits) < LOOKUP_PAGE:
+            return found
+        search_after = hits[-1]["sort"]
+
+
+# -- inputs -------------------------------------------------------------------------------------
+
+
+Source = str | Path | Document | Mapping[str, Any]
+
+
+def iter_documents(
+    sources: Iterable[Source], options: IngestOptions
+) -> Iterator[Document | Failure]:
+    """Paths go through the loaders; Documents pass; dicts are mapped like JSONL records."""
+    paths: list[str | Path] = []
+    for position, item in enumerate(sources, start=1):
+        if isinstance(item, (str, Path)):
+            paths.append(item)
+            continue
+        if paths:
+            yield from load_paths(paths, options.fields, fmt=options.fmt, glob=options.glob)
+            paths = []
+        if isinstance(item, Document):
+            yield item
+        else:
+            yield document_from_record(item, options.fields, f"<records>:{position}")
+    if paths:
+        yield from load_paths(paths, options.fields, fmt=options.fmt, glob=options.glob)
+
+
+# -- the run ------------------------------------------------------------------------------------
+
+
+class _Run:
+    """State shared by the producer and the consumers of one ingest run."""
+
+    def __init__(
+        self,
+        client: Elasticsearch,
+        embedder: Embedder,
+        target: Target,
+        chunker: Chunker,
+        options: IngestOptions,
+        dead: DeadLetter,
+    ) -> None:
+        self.client = client
+        self.embedder = embedder
+        self.target = target
+        self.chunker = chunker
+        self.options = options
+        self.dead = dead
+        self.counters = Counters()
+        self.queue: queue.Queue[Any] = queue.Queue(maxsize=max(1, options.queue_size))
+        self.stop = threading.Event()
+        self.fatal: str | None = None
+        self._fatal_lock = threading.Lock()
+        self.embed_batch = options.embed_batch or max(16, 4 * embedder.batch_size)
+
+    def fail(self, failure: Failure) -> None:
+        self.dead.add(failure)
+        self.counters.add("failed")
+
+    def abort(self, reason: str) -> None:
+        with self._fatal_lock:
+            if self.fatal is None:
+                self.fatal = reason
+        self.stop.set()
+
+    def _put(self, item: Any) -> bool:
+        while not self.stop.is_set():
+            try:
+                self.queue.put(item, timeout=0.2)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    # -- producer --------------------------------------------------------------------------
+    def produce(self, documents: Iterator[Document | Failure]) -> None:
+        try:
+            batch: list[tuple[Document, list[Chunk]]] = []
+            pending = 0
+            for item in documents:
+                if self.stop.is_set():
+                    return
+                if isinstance(item, Failure):
+                    self.fail(item)
+                    continue
+                self.counters.add("documents")
+                try:
+                    chunks = self.chunker.chunks(item)
+                except Exception as exc:  # a splitter bug must not stop the run
+                    self.fail(Failure("chunk", str(exc), doc_id=item.id, source=item.source))
+                    continue
+                batch.append((item, chunks))
+                pending += len(chunks)
+                if pending >= self.embed_batch:
+                    self.process(batch)
+                    batch, pending = [], 0
+            if batch and not self.stop.is_set():
+                self.process(batch)
+        except BaseException as exc:
+            self.abort(f"{type(exc).__name__}: {exc}")
+        finally:
+            for _ in range(self.options.bulk_threads):
+                # consumers stop on _STOP or on the stop event; never block forever here
+                try:
+                    self.queue.put(_STOP, timeout=5)
+                except queue.Full:
+                    self.stop.set()
+
+    def process(self, batch: list[tuple[Document, list[Chunk]]]) -> None:
+        existing: dict[str, dict[str, tuple[str, str]]] = {}
+        doc_ids = list({doc.id for doc, _ in batch})
+        existing = existing_chunks(self.client, self.target.write_alias, doc_ids)
+        plans = [
+            plan_document(
+                doc, chunks, existing.get(doc.id, {}), skip_unchanged=self.options.skip_unchanged
+            )
+            for doc, chunks in batch
+        ]
+        for plan in plans:
+            self.counters.add("chunks", len(plan.chunks))
+            self.counters.add("skipped", len(plan.chunks) - len(plan.to_send))
+        vectors = self.embed(plans)
+        indexed_at = datetime.now(UTC).isoformat()
+        actions: list[dict[str, Any]] = []
+        for plan in plans:
+            doc_vectors = vectors.get(plan.doc.id)
+            if doc_vectors is None:
+                continue  # embedding failed; already reported; stale chunks stay until re-run
+            for chunk, vector in zip(plan.to_send, doc_vectors, strict=True):
+                actions.append(
+                    {
+                        "_op_type": "index",
+                        "_index": self.target.write_alias,
+                        "_id": chunk.id,
+                        "_source": chunk_source(chunk, vector, indexed_at),
+                    }
+                )
+            for index, cid in plan.stale:
+                actions.append({"_op_type": "delete", "_index": index, "_id": cid})
+        if actions:
+            self._put(actions)
+
+    def embed(self, plans: list[Plan]) -> dict[str, list[list[float]]]:
+        """doc id -> vectors of its chunks to send; a document whose embedding failed, or any of
+        whose vectors is unusable, is reported and left out whole."""
+        wanted = [p for p in plans if p.to_send]
+        result: dict[str, list[list[float]]] = {p.doc.id: [] for p in plans if not p.to_send}
+        if not wanted:
+            return result
+        try:
+            groups = [(wanted, self._embed_texts(wanted))]
+        except Exception as exc:
+            log.warning(
+                "embedding a batch of %d documents failed (%s); retrying one by one",
+                len(wanted),
+                exc,
+            )
+            groups = []
+            consecutive = 0
+            for plan in wanted:
+                if consecutive >= 3:  # the backend is down: do not hammer it document by document
+                    self._embed_failed(plan, f"skipped after repeated embedding failures: {exc}")
+                    continue
+                try:
+                    groups.append(([plan], self._embed_texts([plan])))
+                    consecutive = 0
+                except Exception as one_exc:
+                    consecutive += 1
+                    exc = one_exc
+                    self._embed_failed(plan, f"{type(one_exc).__name__}: {one_exc}")
+        for group_plans, vectors in groups:
+            problems = vector_problems(vectors, self.target.vector)
+            start = 0
+            for plan in group_plans:
+                end = start + len(plan.to_send)
+                doc_vectors, doc_problems = vectors[start:end], problems[start:end]
+                start = end
+                problem = next(
+                    ((c, p) for c, p in zip(plan.to_send, doc_problems, strict=True) if p), None
+                )
+                if problem is not None:
+                    chunk, reason = problem
+                    self.fail(
+                        Failure(
+                            "embed", reason, id=chunk.id, doc_id=plan.doc.id, source=plan.doc.source
+                        )
+                    )
+                    continue
+                self.counters.add("embedded", len(plan.to_send))
+                result[plan.doc.id] = doc_vectors
+        return result
+
+    def _embed_texts(self, plans: list[Plan]) -> list[list[float]]:
+        texts = [c.embed_text for p in plans for c in p.to_send]
+        vectors = self.embedder.embed_documents(texts)
+        if len(vectors) != len(texts):
+            raise EmbeddingError(f"embedder returned {len(vectors)} vectors for {len(texts)} texts")
+        return [list(map(float, v)) if not isinstance(v, list) else v for v in vectors]
+
+    def _embed_failed(self, plan: Plan, reason: str) -> None:
+        self.fail(Failure("embed", reason, doc_id=plan.doc.id, source=plan.doc.source))
+
+    # -- consumers -------------------------------------------------------------------------
+    def _actions(self) -> Iterator[dict[str, Any]]:
+        while not self.stop.is_set():
+            try:
+                item = self.queue.get(timeout=0.2)
+            except queue.Empty:
+                continue
+            if item is _STOP:
+                return
+            yield from item
+
+    def consume(self) -> None:
+        opts = self.options
+        try:
+            for ok, result in streaming_bulk(
+                self.client,
+                self._actions(),
+                chunk_size=opts.bulk_chunk_size,
+                max_chunk_bytes=opts.bulk_max_bytes,
+                raise_on_error=False,
+                raise_on_exception=True,
+                max_retries=opts.max_retries,
+                initial_backoff=opts.initial_backoff,
+                max_backoff=opts.max_backoff,
+            ):
+                op, info = next(iter(result.items()))
+                status = info.get("status")
+                if ok or (op == "delete" and status == 404):
+                    self.counters.add("deleted" if op == "delete" else "indexed")
+                    continue
+                cid = str(info.get("_id"))
+                self.fail(
+                    Failure(
+                        "delete" if op == "delete" else "index",
+                        describe_bulk_error(info.get("error")),
+                        id=cid,
+                        doc_id=doc_id_of_chunk_id(cid),
+                        status=status,
+                    )
+                )
+        except BaseException as exc:
+            self.abort(f"Elasticsearch bulk failed: {type(exc).__name__}: {exc}")
+
+
+def _resolve(
+    settings: Settings | None, client: Elasticsearch | None, embedder: Embedder | None
+) -> tuple[Settings, Elasticsearch, Embedder]:
+    if settings is None:
+        from essearch.settings import load_settings
+
+        settings = load_settings()
+    if client is None:
+        from essearch.es import make_client
+
+        client = make_client(settings)
+    if embedder is None:
+        from essearch.embedders import create_embedder
+
+        embedder = create_embedder(settings)
+    return settings, client, embedder
+
+
+def ingest(
+    sources: Source | Iterable[Source],
+    *,
+    settings: Settings | None = None,
+    client: Elasticsearch | None = None,
+    embedder: Embedder | None = None,
+    options: IngestOptions | None = None,
+    progress: ProgressView | None = None,
+) -> IngestReport:
+    """Ingest files, directories, `-` (stdin), Documents or dicts into `settings.index.name`.
+
+    Item-level problems are counted and written to the dead-letter file, never raised; the run
+    stops early (report.interrupted) only when Elasticsearch or the producer cannot go on.
+    Configuration problems (missing index with init_index=False, model mismatch) raise before
+    anything is written.
+    """
+    options = options or IngestOptions()
+    settings, client, embedder = _resolve(settings, client, embedder)
+    if isinstance(sources, (str, Path, Document, Mapping)):
+        sources = [sources]
+    sources = list(sources) if not isinstance(sources, Iterator) else sources
+    started = time.monotonic()
+    target = prepare_target(client, settings, embedder, init_index=options.init_index)
+    chunker = Chunker(options.chunker or default_config(settings.embedder.provider, embedder.model))
+    dead = DeadLetter(options.dead_letter)
+    run = _Run(client, embedder, target, chunker, options, dead)
+    progress = progress or NoProgress()
+    path_sources = (
+        [s for s in sources if isinstance(s, (str, Path))] if isinstance(sources, list) else []
+    )
+    hint = None
+    if isinstance(sources, list) and path_sources and len(path_sources) == len(sources):
+        hint = count_hint(path_sources, glob=options.glob)
+    elif isinstance(sources, list) and not path_sources:
+        hint = len(sources)
+
+    producer = threading.Thread(
+        target=run.produce,
+        args=(iter_documents(sources, options),),
+        name="ingest-producer",
+        daemon=True,
+    )
+    consumers = [
+        threading.Thread(target=run.consume, name=f"ingest-bulk-{i}", daemon=True)
+        for i in range(max(1, options.bulk_threads))
+    ]
+    progress.start(hint)
+    interrupted: str | None = None
+    try:
+        producer.start()
+        for thread in consumers:
+            thread.start()
+        for thread in (producer, *consumers):
+            while thread.is_alive():
+                thread.join(0.2)
+                progress.update(run.counters.snapshot())
+    except KeyboardInterrupt:
+        interrupted = "interrupted (Ctrl-C); run the same command again to finish"
+        run.stop.set()
+        for thread in (producer, *consumers):
+            thread.join(10)
+    finally:
+        progress.update(run.counters.snapshot())
+        progress.stop()
+        dead.close()
+    if run.fatal and not interrupted:
+        interrupted = f"{run.fatal}; run the same command again to finish"
+    if options.refresh:
+        try:
+            client.indices.refresh(index=target.write_alias)
+        except Exception as exc:  # the node may be the reason we stopped
+            log.warning("final refresh failed: %s", exc)
+    counts = run.counters.snapshot()
+    return IngestReport(
+        index=target.index,
+        documents=counts["documents"],
+        chunks=counts["chunks"],
+        embedded=counts["embedded"],
+        skipped=counts["skipped"],
+        indexed=counts["indexed"],
+        deleted=counts["deleted"],
+        failed=counts["failed"],
+        failures_by_stage=dict(dead.counts),
+        failures=list(dead.first),
+        dead_letter=str(dead.path) if dead.path and dead.total else None,
+        elapsed_s=time.monotonic() - started,
+        interrupted=interrupted,
+    )

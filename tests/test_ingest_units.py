@@ -1,0 +1,246 @@
+"""Unit tests of the pure parts of ingest: loaders, chunker, ids, plans, request bodies."""
+
+from __future__ import annotations
+
+import io
+import json
+from pathlib import Path
+
+import pytest
+from tokenizers import Tokenizer
+
+from essearch.errors import CapabilityError, ConfigurationError
+from essearch.es.capabilities import Capabilities
+from essearch.ingest.chunker import Chunker, ChunkerConfig, default_config
+from essearch.ingest.failures import DeadLetter, Failure, describe_bulk_error
+from essearch.ingest.ids import chunk_id, content_hash, doc_id_from_content, doc_id_of_chunk_id
+from essearch.ingest.loaders import Document, FieldMap, count_hint, get_path, load
+from essearch.ingest.pipeline import existing_chunks_query, plan_document
+from essearch.ingest.server_pipeline import (
+    default_pipeline_settings,
+    inference_pipeline_body,
+    install_pipeline,
+    require_server_embedding,
+)
+from essearch.settings import Settings
+
+
+# -- loaders ------------------------------------------------------------------------------------
+def write_jsonl(path: Path, lines: list[str]) -> Path:
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+def test_jsonl_malformed_lines_become_failures_with_file_and_line(tmp_path: Path) -> None:
+    path = write_jsonl(
+        tmp_path / "c.jsonl",
+        [
+            json.dumps({"id": "a", "text": "alpha"}),
+            "{not json",
+            "",
+            json.dumps({"id": "b"}),
+            json.dumps(["a list"]),
+            json.dumps({"id": "c", "text": "gamma", "metadata": "not an object"}),
+            json.dumps({"id": "d", "text": "delta"}),
+        ],
+    )
+    items = list(load([path]))
+    docs = [i for i in items if isinstance(i, Document)]
+    failures = [i for i in items if isinstance(i, Failure)]
+    assert [d.id for d in docs] == ["a", "d"]
+    assert [f.source.rsplit(":", 1)[1] for f in failures] == ["2", "4", "5", "6"]
+    assert all(f.source.split(":")[0].endswith("c.jsonl") for f in failures)
+    assert "invalid JSON" in failures[0].reason
+    assert "no text field" in failures[1].reason
+    assert "metadata" in failures[3].reason
+
+
+def test_jsonl_dotted_paths_and_generated_ids(tmp_path: Path) -> None:
+    path = write_jsonl(
+        tmp_path / "c.jsonl",
+        [
+            json.dumps({"doc": {"key": 7, "body": "hello"}, "meta": {"lang": "en"}, "year": 2020}),
+            json.dumps({"doc": {"body": "no id here"}}),
+        ],
+    )
+    fields = FieldMap.of(id="doc.key", text="doc.body", metadata="meta", extra_metadata=["year"])
+    first, second = list(load([path], fields))
+    assert (first.id, first.text, first.metadata) == ("7", "hello", {"lang": "en", "year": 2020})
+    assert second.id == doc_id_from_content(None, "no id here")
+    assert get_path({"a.b": 1}, "a.b") == 1
+
+
+def test_csv_text_markdown_directory_and_stdin(tmp_path: Path) -> None:
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "rows.csv").write_text("id,title,text,lang\n1,One,first row,en\n2,Two,,zh\n")
+    (tmp_path / "sub" / "note.md").write_text("intro\n# Heading here\nbody text\n")
+    (tmp_path / "plain.txt").write_text("just text")
+    (tmp_path / "ignored.bin").write_bytes(b"\x00")
+    items = list(load([tmp_path]))
+    docs = {i.id: i for i in items if isinstance(i, Document)}
+    failures = [i for i in items if isinstance(i, Failure)]
+    assert set(docs) == {"1", "plain.txt", "sub/note.md"}
+    assert docs["1"].metadata == {"lang": "en"} and docs["1"].title == "One"
+    assert docs["sub/note.md"].title == "Heading here"
+    assert docs["plain.txt"].title == "plain"
+    assert len(failures) == 1 and failures[0].source.endswith("rows.csv:3")
+    assert count_hint([tmp_path]) == 4  # two csv rows, two text files
+    only_md = [i.id for i in load([tmp_path], glob="**/*.md")]
+    assert only_md == ["sub/note.md"]
+    stdin = io.StringIO(json.dumps({"id": "s", "text": "from stdin"}) + "\n{oops\n")
+    got = list(load(["-"], stdin=stdin))
+    assert got[0].id == "s" and got[1].source == "<stdin>:2"
+
+
+def test_missing_input_is_a_configuration_error(tmp_path: Path) -> None:
+    with pytest.raises(ConfigurationError, match=r"nope\.jsonl"):
+        list(load([tmp_path / "nope.jsonl"]))
+
+
+# -- chunker ------------------------------------------------------------------------------------
+ZH = (
+    "向量检索把文本映射到高维空间。相似的句子在空间中彼此靠近！这就是语义搜索的基础吗？"
+    "混合检索结合了关键词匹配和向量相似度；两者可以互相补充。"
+)
+EN = (
+    "Dense retrieval maps text into a vector space. Similar sentences end up close together! "
+    "Hybrid search combines BM25 with kNN; each covers the other's blind spots. "
+)
+
+
+def test_minilm_default_counts_tokens_and_fits_the_window() -> None:
+    config = default_config("local", None)
+    assert config.unit == "tokens" and config.tokenizer_path
+    tokenizer = Tokenizer.from_file(config.tokenizer_path)
+    chunker = Chunker(config)
+    pieces = chunker.split(EN * 40)
+    assert len(pieces) > 3
+    for _, piece in pieces:
+        assert len(tokenizer.encode(piece, add_special_tokens=True).ids) <= 256
+    assert default_config("openai", "text-embedding-3-small").unit == "chars"
+
+
+def test_chinese_chunks_end_on_sentence_punctuation_and_overlap() -> None:
+    config = default_config("local", None)
+    chunker = Chunker(ChunkerConfig(40, 20, "tokens", config.tokenizer_path))
+    pieces = chunker.split(ZH * 6)
+    assert len(pieces) > 3
+    for _, piece in pieces:
+        assert piece[-1] in "。！？；", piece
+    # overlap: some chunk starts before the previous one ended
+    ends = [offset + len(piece) for offset, piece in pieces]
+    assert any(pieces[i + 1][0] < ends[i] for i in range(len(pieces) - 1))
+
+
+def test_english_chunks_never_cut_words_and_offsets_point_into_the_text() -> None:
+    text = EN * 20
+    chunker = Chunker(ChunkerConfig(120, 30, "chars"))
+    words = set(text.split())
+    for offset, piece in chunker.split(text):
+        assert text[offset : offset + len(piece)] == piece
+        assert len(piece) <= 120
+        assert set(piece.split()) <= words
+
+
+def test_chunks_keep_position_parent_and_ids() -> None:
+    doc = Document(id="doc-1", text=EN * 10, title="T", metadata={"lang": "en"})
+    chunks = Chunker(ChunkerConfig(100, 0, "chars")).chunks(doc)
+    assert [c.position for c in chunks] == list(range(len(chunks)))
+    assert {c.doc_id for c in chunks} == {"doc-1"}
+    assert all(c.id == chunk_id("doc-1", c.position, c.text) for c in chunks)
+    assert chunks[0].embed_text.startswith("T\n")
+    with pytest.raises(ValueError, match="overlap"):
+        ChunkerConfig(10, 10)
+
+
+# -- ids ----------------------------------------------------------------------------------------
+def test_ids_are_stable_and_change_with_content() -> None:
+    assert chunk_id("d", 0, "x") == chunk_id("d", 0, "x")
+    assert chunk_id("d", 0, "x") != chunk_id("d", 0, "y")
+    assert chunk_id("d", 0, "x") != chunk_id("d", 1, "x")
+    assert doc_id_of_chunk_id(chunk_id("a::b", 3, "x")) == "a::b"
+    long_id = "x" * 600
+    assert len(chunk_id(long_id, 0, "t").encode()) < 512
+    assert content_hash("t", "x", {"a": 1}) != content_hash("t", "x", {"a": 2})
+    assert content_hash("t", "x", {"a": 1, "b": 2}) == content_hash("t", "x", {"b": 2, "a": 1})
+
+
+def test_plan_skips_unchanged_and_finds_stale() -> None:
+    chunker = Chunker(ChunkerConfig(100, 0, "chars"))
+    old = chunker.chunks(Document(id="d", text=EN * 4))
+    new = chunker.chunks(Document(id="d", text=EN * 2))
+    existing = {c.id: (c.content_hash, "idx-v1") for c in old}
+    plan = plan_document(Document("d", EN * 4), old, existing)
+    assert plan.to_send == [] and plan.stale == []
+    plan = plan_document(Document("d", EN * 2), new, existing)
+    assert {c.id for c in plan.to_send} == {c.id for c in new}  # hash changed: all re-sent
+    assert {cid for _, cid in plan.stale} == {c.id for c in old} - {c.id for c in new}
+    assert plan_document(Document("d", EN * 4), old, existing, skip_unchanged=False).to_send == old
+
+
+def test_existing_chunks_query_body() -> None:
+    body = existing_chunks_query(["a", "b"], ["x"])
+    assert body["query"] == {"terms": {"doc_id": ["a", "b"]}}
+    assert body["sort"] == [{"id": "asc"}] and body["search_after"] == ["x"]
+    assert body["_source"] == ["doc_id", "content_hash"]
+
+
+# -- failures -----------------------------------------------------------------------------------
+def test_dead_letter_writes_one_json_line_per_failure(tmp_path: Path) -> None:
+    dead = DeadLetter(tmp_path / "dl" / "dead.jsonl")
+    dead.add(Failure("load", "bad", source="f.jsonl:3"))
+    dead.add(Failure("index", "boom", id="d::0::ab", doc_id="d", status=400))
+    dead.close()
+    lines = [json.loads(x) for x in (tmp_path / "dl" / "dead.jsonl").read_text().splitlines()]
+    assert lines[0] == {"stage": "load", "reason": "bad", "source": "f.jsonl:3"}
+    assert lines[1]["status"] == 400 and dead.counts == {"load": 1, "index": 1}
+    error = {"type": "x", "reason": "y", "caused_by": {"type": "z", "reason": "w"}}
+    assert describe_bulk_error(error) == "x: y (caused by z: w)"
+
+
+# -- server-side pipeline -----------------------------------------------------------------------
+def test_inference_pipeline_bodies() -> None:
+    body = inference_pipeline_body("my-endpoint")
+    assert body["processors"][0] == {
+        "inference": {
+            "model_id": "my-endpoint",
+            "input_output": [{"input_field": "text", "output_field": "vector"}],
+        }
+    }
+    assert default_pipeline_settings("p") == {"index": {"default_pipeline": "p"}}
+    assert default_pipeline_settings(None) == {"index": {"default_pipeline": None}}
+
+
+def test_server_embedding_needs_capabilities_and_an_endpoint() -> None:
+    bare = Capabilities(version="9.5.4")
+    with pytest.raises(CapabilityError, match="ingest processors"):
+        require_server_embedding(bare, Settings())
+    full = Capabilities(
+        version="9.5.4",
+        license_type="trial",
+        modules=frozenset({"ingest-common", "x-pack-inference"}),
+    )
+    with pytest.raises(ConfigurationError, match="INFERENCE_ID"):
+        require_server_embedding(full, Settings())
+    settings = Settings(embedder={"inference_id": "e5"})
+    assert require_server_embedding(full, settings) == "e5"
+    basic = Capabilities(version="9.5.4", modules=full.modules)
+    with pytest.raises(CapabilityError, match="licence"):
+        require_server_embedding(basic, settings)
+
+
+def test_pipeline_install_on_the_test_node_says_why_not(es_client, index_name) -> None:
+    settings = Settings(index={"name": index_name}, embedder={"inference_id": "e5"})
+    with pytest.raises(CapabilityError, match="cannot embed at ingest time"):
+        install_pipeline(es_client, settings)
+
+
+def test_sample_corpus_is_valid_bilingual_and_large_enough() -> None:
+    from importlib.resources import files
+
+    path = Path(str(files("essearch") / "data" / "sample_corpus.jsonl"))
+    items = list(load([path]))
+    assert all(isinstance(i, Document) for i in items)
+    assert len(items) >= 200 and len({d.id for d in items}) == len(items)
+    langs = {d.metadata["lang"] for d in items}
+    assert langs == {"en", "zh"} and all(d.metadata.get("topic") for d in items)
