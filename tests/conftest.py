@@ -16,6 +16,8 @@ import pytest
 
 INTEGRATION_FIXTURES = {"es_cluster", "es_url", "es_client", "es_async_client", "index_name"}
 _skipped_integration: list[str] = []
+_integration_outcomes: dict[str, int] = {"passed": 0, "failed": 0, "skipped": 0}
+_cluster_line: list[str] = []
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -25,8 +27,26 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 
 def pytest_runtest_logreport(report: pytest.TestReport) -> None:
-    if report.skipped and "integration" in report.keywords:
+    if "integration" not in report.keywords:
+        return
+    if report.skipped:
         _skipped_integration.append(report.nodeid)
+        _integration_outcomes["skipped"] += 1
+    elif report.when == "call":
+        _integration_outcomes["passed" if report.passed else "failed"] += 1
+    elif report.failed:
+        _integration_outcomes["failed"] += 1
+
+
+def pytest_terminal_summary(terminalreporter) -> None:
+    counts = _integration_outcomes
+    if _cluster_line:
+        terminalreporter.write_sep("-", "integration tests")
+        terminalreporter.write_line(_cluster_line[0])
+        terminalreporter.write_line(
+            f"integration: {counts['passed']} passed, {counts['failed']} failed, "
+            f"{counts['skipped']} skipped against that node"
+        )
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
@@ -39,10 +59,17 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
 
 @pytest.fixture(scope="session")
 def es_cluster():
+    from elasticsearch import Elasticsearch
+
     from essearch.es.provision import provision
 
     cluster = provision()
-    print(f"\n[essearch tests] Elasticsearch from {cluster.source}: {cluster.url}")
+    with Elasticsearch(cluster.url, request_timeout=30) as client:
+        nodes = client.nodes.info().body["nodes"].values()
+        versions = ", ".join(sorted({f"{n['version']} ({n['build_flavor']})" for n in nodes}))
+    _cluster_line.append(
+        f"Elasticsearch {versions} from {cluster.source} at {cluster.url} (real node)"
+    )
     yield cluster
     cluster.close()
 
