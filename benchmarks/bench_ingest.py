@@ -151,44 +151,55 @@ def bench_bulk(client: Elasticsearch, url: str, n: int, index_type: str, threads
     table = {c.embed_text: matrix[i].tolist() for i, c in enumerate(chunks)}
     embedder = TableEmbedder(table, "bench/precomputed")
 
-    raw_name = "bench-raw"
-    create_index(client, raw_name, embedder.info, index_type)
     stamp = "2026-01-01T00:00:00+00:00"
 
-    def raw_actions():
-        for chunk in chunks:
-            yield {
-                "_index": write_alias_for(raw_name),
+    def run_raw() -> float:
+        name = "bench-raw"
+        create_index(client, name, embedder.info, index_type)
+        actions = (
+            {
+                "_index": write_alias_for(name),
                 "_id": chunk.id,
                 "_source": chunk_source(chunk, table[chunk.embed_text], stamp),
             }
+            for chunk in chunks
+        )
+        start = time.perf_counter()
+        for ok, item in parallel_bulk(client, actions, thread_count=threads, chunk_size=500):
+            if not ok:
+                raise RuntimeError(item)
+        client.indices.refresh(index=name)
+        elapsed = time.perf_counter() - start
+        assert count(client, name) == n
+        return elapsed
 
-    start = time.perf_counter()
-    for ok, item in parallel_bulk(client, raw_actions(), thread_count=threads, chunk_size=500):
-        if not ok:
-            raise RuntimeError(item)
-    client.indices.refresh(index=raw_name)
-    raw_s = time.perf_counter() - start
-    assert count(client, raw_name) == n
+    def run_essearch() -> float:
+        name = "bench-essearch"
+        create_index(client, name, embedder.info, index_type)
+        start = time.perf_counter()
+        report = ingest(
+            records,
+            settings=settings_for(url, name),
+            client=client,
+            embedder=embedder,
+            options=IngestOptions(
+                dead_letter=None,
+                bulk_threads=threads,
+                bulk_chunk_size=500,
+                embed_batch=1000,
+                init_index=False,
+            ),
+        )
+        elapsed = time.perf_counter() - start
+        assert report.ok and count(client, name) == n, report.to_dict()
+        return elapsed
 
-    ess_name = "bench-essearch"
-    create_index(client, ess_name, embedder.info, index_type)
-    start = time.perf_counter()
-    report = ingest(
-        records,
-        settings=settings_for(url, ess_name),
-        client=client,
-        embedder=embedder,
-        options=IngestOptions(
-            dead_letter=None,
-            bulk_threads=threads,
-            bulk_chunk_size=500,
-            embed_batch=1000,
-            init_index=False,
-        ),
-    )
-    ess_s = time.perf_counter() - start
-    assert report.ok and count(client, ess_name) == n, report.to_dict()
+    # Alternate the order over two rounds and keep each side's best: the index built first is
+    # still merging while the second runs, so a fixed order favours whichever goes first.
+    raw_times, ess_times = [run_raw()], [run_essearch()]
+    ess_times.append(run_essearch())
+    raw_times.append(run_raw())
+    raw_s, ess_s = min(raw_times), min(ess_times)
     print(
         f"(a) bulk of {n:,} precomputed {DIMS}-d vectors, index_options {index_type}, "
         f"{threads} bulk threads"
@@ -199,7 +210,7 @@ def bench_bulk(client: Elasticsearch, url: str, n: int, index_type: str, threads
         f"ratio {raw_s / ess_s:.2f}x of raw throughput"
     )
     print("    langchain-elasticsearch: not installed here, not measured")
-    for name in (raw_name, ess_name):
+    for name in ("bench-raw", "bench-essearch"):
         for existing in client.indices.get(index=f"{name}*").body:
             client.indices.delete(index=existing)
 

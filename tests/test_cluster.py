@@ -160,3 +160,20 @@ def test_help_shows_no_secrets(monkeypatch):
         outputs.append(runner.invoke(main, [name, "--help"]).output)
     joined = "\n".join(outputs)
     assert "do-not-print-me" not in joined and "sk-do-not-print" not in joined
+
+
+def test_client_factory_encodes_vectors_with_orjson(es_url, index_name):
+    """Vectors survive the fast serializer exactly (float32 values round-trip)."""
+    from elasticsearch.serializer import OrjsonSerializer
+
+    client = make_client(Settings(es={"url": es_url}))
+    try:
+        assert isinstance(
+            client.transport.serializers.get_serializer("application/json"), OrjsonSerializer
+        )
+        vec = [0.1, -0.25, 0.3333333432674408]
+        client.index(index=index_name, id="1", document={"v": vec}, refresh=True)
+        got = client.get(index=index_name, id="1", source_includes=["v"]).body["_source"]["v"]
+        assert got == vec
+    finally:
+        client.close()

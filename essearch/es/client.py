@@ -2,6 +2,8 @@
 
 Both clients retry connection errors, timeouts and 429/502/503/504 with jittered exponential
 backoff (the transport's own mechanism). Build one client and reuse it: it owns a connection pool.
+JSON goes through orjson when it is installed (a dependency): encoding float vectors is the main
+client-side cost of bulk indexing and kNN queries, and orjson does it about ten times faster.
 """
 
 from __future__ import annotations
@@ -26,6 +28,9 @@ def client_kwargs(es: ElasticsearchSettings) -> dict[str, Any]:
         "retry_backoff_cap": 30.0,
         "verify_certs": es.verify_certs,
     }
+    serializer = _fast_serializer()
+    if serializer is not None:
+        kwargs["serializer"] = serializer
     if es.cloud_id:
         kwargs["cloud_id"] = es.cloud_id
     else:
@@ -40,6 +45,15 @@ def client_kwargs(es: ElasticsearchSettings) -> dict[str, Any]:
     if es.ssl_assert_fingerprint:
         kwargs["ssl_assert_fingerprint"] = es.ssl_assert_fingerprint
     return kwargs
+
+
+def _fast_serializer() -> Any:
+    try:
+        from elasticsearch.serializer import OrjsonSerializer
+
+        return OrjsonSerializer()
+    except ImportError:  # orjson missing: the client's standard JSON serializer
+        return None
 
 
 def _es_settings(settings: Settings | ElasticsearchSettings | None) -> ElasticsearchSettings:
