@@ -249,6 +249,13 @@ def prepare_target(
     return Target(write_alias, index, spec)
 
 
+def index_was_empty(client: Elasticsearch, index: str) -> bool:
+    """True when `index` holds no documents (refresh + stats: neither counts as a search)."""
+    client.indices.refresh(index=index)
+    stats = client.indices.stats(index=index, metric="docs").body
+    return int(stats["_all"]["primaries"].get("docs", {}).get("count", 0)) == 0
+
+
 def existing_chunks(
     client: Elasticsearch, index: str, doc_ids: list[str]
 ) -> dict[str, dict[str, tuple[str, str]]]:
@@ -322,6 +329,10 @@ class _Run:
         self.fatal: str | None = None
         self._fatal_lock = threading.Lock()
         self.embed_batch = options.embed_batch or max(16, 4 * embedder.batch_size)
+        # An index that was empty when the run began holds no chunks to compare with or delete,
+        # so no lookups; besides saving a search per batch, this keeps the shard search-idle,
+        # and Elasticsearch then skips periodic refreshes during the load (fewer, larger segments).
+        self.lookup_existing = not index_was_empty(client, target.index)
 
     def fail(self, failure: Failure) -> None:
         self.dead.add(failure)
@@ -378,8 +389,9 @@ class _Run:
 
     def process(self, batch: list[tuple[Document, list[Chunk]]]) -> None:
         existing: dict[str, dict[str, tuple[str, str]]] = {}
-        doc_ids = list({doc.id for doc, _ in batch})
-        existing = existing_chunks(self.client, self.target.write_alias, doc_ids)
+        if self.lookup_existing:
+            doc_ids = list({doc.id for doc, _ in batch})
+            existing = existing_chunks(self.client, self.target.write_alias, doc_ids)
         plans = [
             plan_document(
                 doc, chunks, existing.get(doc.id, {}), skip_unchanged=self.options.skip_unchanged
