@@ -327,8 +327,11 @@ def test_collapse_groups_chunks_by_parent(client):
 def test_explain_has_bodies_and_timings(client):
     query = f"explain me {uuid.uuid4().hex[:6]}"
     first = client.hybrid(query, fusion="client-rrf", explain=True)
-    assert len(first.explain.requests) == 2
-    assert "knn" in first.explain.requests[1] and "query" in first.explain.requests[0]
+    legs, highlight = first.explain.requests[:2], first.explain.requests[2:]
+    assert "knn" in legs[1] and "query" in legs[0]
+    assert all("highlight" not in leg for leg in legs)  # only the returned page is highlighted
+    assert len(highlight) == 1
+    assert highlight[0]["query"]["bool"]["filter"] == [{"ids": {"values": first.ids}}]
     timings = first.explain.timings
     assert timings.embedding_ms > 0 and timings.es_took_ms >= 0
     assert timings.total_ms >= timings.embedding_ms + timings.fusion_ms
@@ -494,3 +497,12 @@ def probe_allows_rrf_url(settings: Settings) -> bool:
 
     with make_client(settings) as es:
         return probe(es).rrf_retriever
+
+
+def test_client_fusion_highlights_only_the_page(client):
+    """The page's BM25-matching hits carry highlights; kNN-only hits have none to show."""
+    result = client.hybrid("energy", fusion="client-rrf", k=4)
+    matched = [h for h in result.hits if h.bm25 is not None]
+    assert matched and all(h.highlights for h in matched)
+    assert all(not h.highlights for h in result.hits if h.bm25 is None)
+    assert any("<em>" in frag for h in matched for frags in h.highlights.values() for frag in frags)

@@ -271,6 +271,15 @@ def search_flow(state: CoreState, params: SearchParams) -> Generator[Op, Any, Se
             ) from None
 
     hits, total, fusion_ms = strategy.combine(params, responses)
+    highlight_body = strategy.page_highlight_body(params, hits)
+    if highlight_body is not None:
+        (highlighted,), more_took, more_roundtrip = yield from _send(state.index, [highlight_body])
+        fragments = {raw["_id"]: raw.get("highlight", {}) for raw in highlighted["hits"]["hits"]}
+        for hit in hits:
+            hit.highlights = fragments.get(hit.id, {})
+        bodies = [*bodies, highlight_body]
+        took += more_took
+        roundtrip += more_roundtrip
     result = SearchResult(
         query=params.query, mode=params.mode, strategy=strategy.name, total=total, hits=hits
     )
