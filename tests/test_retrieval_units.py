@@ -126,6 +126,10 @@ def test_user_text_is_not_lucene_unless_asked():
     text = 'title:(a OR b) AND "c'
     clause = q.bm25_query(text)
     assert clause == {
+        "combined_fields": {"query": text, "fields": ["title", "text"], "operator": "or"}
+    }
+    best = q.bm25_query(text, fields=["title^2", "text"], multi_match_type="best_fields")
+    assert best == {
         "multi_match": {
             "query": text,
             "fields": ["title^2", "text"],
@@ -183,14 +187,16 @@ def test_server_rrf_body_matches_documented_shape():
     assert rrf["rank_constant"] == 60 and rrf["rank_window_size"] == 50
     text_leg, vector_leg = rrf["retrievers"]
     assert set(text_leg) == {"retriever", "weight"} and text_leg["weight"] == 1.0
-    assert "multi_match" in text_leg["retriever"]["standard"]["query"]
+    assert "combined_fields" in text_leg["retriever"]["standard"]["query"]
     assert vector_leg["weight"] == 2.0
     assert set(vector_leg["retriever"]["knn"]) >= {"field", "query_vector", "k", "num_candidates"}
     # before 9.2 no weights: plain sub-retrievers, as in es-py / the documented 8.x shape
     body = STRATEGIES["rrf"].bodies(params, VEC, OLD_ENTERPRISE)[0]
     legs = body["retriever"]["rrf"]["retrievers"]
     assert _shape(legs[0]) == {
-        "standard": {"query": {"multi_match": _shape(legs[0]["standard"]["query"]["multi_match"])}}
+        "standard": {
+            "query": {"combined_fields": _shape(legs[0]["standard"]["query"]["combined_fields"])}
+        }
     }
     assert set(legs[1]) == {"knn"}
 

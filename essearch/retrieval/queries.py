@@ -13,12 +13,13 @@ from typing import Any
 from essearch.errors import SearchError
 from essearch.index import schema
 
-#: BM25 fields. Titles are short, so a title hit is a stronger signal than the same word in a long
-#: body (the usual BM25F-style weighting); 2 keeps a title-only match from outranking a body that
-#: matches every query term. Override with `fields=`.
-DEFAULT_BM25_FIELDS: tuple[str, ...] = (f"{schema.TITLE_FIELD}^2", schema.TEXT_FIELD)
-#: `best_fields` with a tie-breaker: the best field counts fully, the others a little.
-DEFAULT_MULTI_MATCH_TYPE = "best_fields"
+#: BM25 fields, scored as one combined field (BM25F: `combined_fields`), as if title and text
+#: were one document. Measured on SciFact (300 test queries, standard analyzer, chunked index):
+#: nDCG@10 0.646 for combined_fields vs 0.557 for best_fields with title^2 (tie 0.3), 0.613 for
+#: most_fields, 0.622 for the text field alone. Override with `fields=` / `multi_match_type=`.
+DEFAULT_BM25_FIELDS: tuple[str, ...] = (schema.TITLE_FIELD, schema.TEXT_FIELD)
+DEFAULT_MULTI_MATCH_TYPE = "combined_fields"
+#: Used by `best_fields` / `most_fields` only.
 DEFAULT_TIE_BREAKER = 0.3
 #: Hard limits of Elasticsearch: num_candidates and the result window.
 MAX_NUM_CANDIDATES = 10_000
@@ -63,7 +64,8 @@ def bm25_query(
     lucene_syntax: bool = False,
     boost: float | None = None,
 ) -> dict[str, Any]:
-    """The text clause. User text goes to `multi_match` (never parsed) unless `lucene_syntax`."""
+    """The text clause. User text goes to `combined_fields` / `multi_match` (never parsed as
+    query syntax) unless `lucene_syntax`."""
     if operator.lower() not in ("or", "and"):
         raise SearchError(f"operator must be 'or' or 'and', got {operator!r}")
     if lucene_syntax:
@@ -77,6 +79,14 @@ def bm25_query(
         if boost is not None:
             clause["boost"] = boost
         return {"query_string": clause}
+    if multi_match_type == "combined_fields":
+        # Its own query type; the fields must share an analyzer (title and text do).
+        clause = {"query": text, "fields": list(fields), "operator": operator.lower()}
+        if minimum_should_match is not None:
+            clause["minimum_should_match"] = minimum_should_match
+        if boost is not None:
+            clause["boost"] = boost
+        return {"combined_fields": clause}
     clause = {
         "query": text,
         "fields": list(fields),
