@@ -235,7 +235,7 @@ def test_weighted_scores_follow_documented_formula(client):
 
 def test_client_rrf_equals_hand_computation(client):
     query = "energy from the sun and wind"
-    fused = client.hybrid(query, fusion="client-rrf", k=8)
+    fused = client.hybrid(query, fusion="client-rrf", k=8, rank_window_size=50)
     bm25_rank = {h.id: i for i, h in enumerate(client.bm25(query, k=50).hits, 1)}
     knn_rank = {h.id: i for i, h in enumerate(client.knn(query, k=50).hits, 1)}
     by_hand = {
@@ -327,11 +327,14 @@ def test_collapse_groups_chunks_by_parent(client):
 def test_explain_has_bodies_and_timings(client):
     query = f"explain me {uuid.uuid4().hex[:6]}"
     first = client.hybrid(query, fusion="client-rrf", explain=True)
-    legs, highlight = first.explain.requests[:2], first.explain.requests[2:]
-    assert "knn" in legs[1] and "query" in legs[0]
-    assert all("highlight" not in leg for leg in legs)  # only the returned page is highlighted
+    bm25_leg, knn_leg = first.explain.requests  # default window: highlighted in the BM25 leg
+    assert "knn" in knn_leg and "query" in bm25_leg
+    assert "highlight" in bm25_leg and "highlight" not in knn_leg
+    wide = client.hybrid(query, fusion="client-rrf", explain=True, rank_window_size=100)
+    legs, highlight = wide.explain.requests[:2], wide.explain.requests[2:]
+    assert all("highlight" not in leg for leg in legs)  # a wide window: only the page is
     assert len(highlight) == 1
-    assert highlight[0]["query"]["bool"]["filter"] == [{"ids": {"values": first.ids}}]
+    assert highlight[0]["query"]["bool"]["filter"] == [{"ids": {"values": wide.ids}}]
     timings = first.explain.timings
     assert timings.embedding_ms > 0 and timings.es_took_ms >= 0
     assert timings.total_ms >= timings.embedding_ms + timings.fusion_ms
@@ -499,9 +502,10 @@ def probe_allows_rrf_url(settings: Settings) -> bool:
         return probe(es).rrf_retriever
 
 
-def test_client_fusion_highlights_only_the_page(client):
-    """The page's BM25-matching hits carry highlights; kNN-only hits have none to show."""
-    result = client.hybrid("energy", fusion="client-rrf", k=4)
+@pytest.mark.parametrize("window", [20, 100])
+def test_client_fusion_highlights_bm25_matches(client, window):
+    """Highlighted in the leg (small window) or by a follow-up (wide window): same result."""
+    result = client.hybrid("energy", fusion="client-rrf", k=4, rank_window_size=window)
     matched = [h for h in result.hits if h.bm25 is not None]
     assert matched and all(h.highlights for h in matched)
     assert all(not h.highlights for h in result.hits if h.bm25 is None)

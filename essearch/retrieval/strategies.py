@@ -232,12 +232,11 @@ class ClientFusion(Strategy):
 
     def bodies(self, params, vector, caps):
         window = params.window
-        # No highlighting in the legs: highlighting every window hit costs more than the rest
-        # of the search; the returned page is highlighted by one small follow-up request.
         bm25 = q.bm25_body(
             params.text_clause(),
             filter_clause=params.filter,
             size=window,
+            highlight=params.highlight_spec() if self._highlight_in_leg(params) else None,
             collapse=params.collapse,
         )
         knn = q.knn_body(_knn(params, vector, caps, window), size=window, collapse=params.collapse)
@@ -250,9 +249,13 @@ class ClientFusion(Strategy):
     def fuse(self, params: SearchParams, rankings: dict[str, list[tuple[str, float]]]):
         raise NotImplementedError
 
+    @staticmethod
+    def _highlight_in_leg(params: SearchParams) -> bool:
+        return params.window <= q.HIGHLIGHT_IN_LEG_MAX_WINDOW
+
     def page_highlight_body(self, params: SearchParams, hits: list[Hit]) -> dict[str, Any] | None:
         highlight = params.highlight_spec()
-        if not highlight or not hits:
+        if not highlight or not hits or self._highlight_in_leg(params):
             return None
         ids = [hit.id for hit in hits]
         return {
@@ -270,6 +273,7 @@ class ClientFusion(Strategy):
         # Rank on raw dicts; build typed hits only for the returned page (cheap for big windows).
         first: dict[str, dict[str, Any]] = {}
         positions: dict[str, dict[str, tuple[int, float | None]]] = {}
+        highlights: dict[str, dict[str, Any]] = {}
         rankings: dict[str, list[tuple[str, float]]] = {}
         for leg, response in zip(("bm25", "knn"), responses, strict=True):
             rankings[leg] = []
@@ -281,12 +285,15 @@ class ClientFusion(Strategy):
                 rankings[leg].append((hit_key, raw.get("_score") or 0.0))
                 first.setdefault(hit_key, raw)
                 positions.setdefault(hit_key, {}).setdefault(leg, (rank, raw.get("_score")))
+                if raw.get("highlight") and hit_key not in highlights:
+                    highlights[hit_key] = raw["highlight"]
         fused = self.fuse(params, rankings)
         hits = []
         page = fused[params.from_ : params.from_ + params.size]
         for rank, (hit_key, score) in enumerate(page, start=params.from_ + 1):
             hit = hit_from_es(first[hit_key], rank=rank)
             hit.score = score
+            hit.highlights = highlights.get(hit_key, {})
             hit.legs = {
                 leg: LegScore(rank=leg_rank, score=leg_score)
                 for leg, (leg_rank, leg_score) in positions[hit_key].items()
