@@ -244,3 +244,22 @@ def test_sample_corpus_is_valid_bilingual_and_large_enough() -> None:
     assert len(items) >= 200 and len({d.id for d in items}) == len(items)
     langs = {d.metadata["lang"] for d in items}
     assert langs == {"en", "zh"} and all(d.metadata.get("topic") for d in items)
+
+
+def test_progress_bar_names_its_job() -> None:
+    """The same bar serves ingest and reindex; it says which one is running."""
+    import io
+
+    from rich.console import Console
+
+    from essearch.ingest.progress import RichProgress
+
+    for label in ("ingest", "reindex"):
+        buf = io.StringIO()
+        bar = RichProgress(Console(file=buf, force_terminal=False, width=120), label=label)
+        bar.start(3)
+        bar.update({"documents": 1, "chunks": 2, "embedded": 2, "indexed": 2, "failed": 1})
+        bar.stop()
+        out = buf.getvalue()
+        assert out.lstrip("⠋ ").startswith(label) or f" {label} " in out
+        assert "failed 1" in out and "1/3" in out

@@ -106,7 +106,7 @@ def reindex(
         force=force,
         swap=not no_swap,
     )
-    progress = NoProgress() if quiet or as_json else RichProgress(err_console)
+    progress = NoProgress() if quiet or as_json else RichProgress(err_console, label="reindex")
     result = run_reindex(
         client,
         settings,

@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from typing import Any, Protocol
 
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
@@ -76,15 +77,16 @@ class NoProgress:
 class RichProgress:
     """A live bar over documents with the other counters, rate and ETA beside it (stderr)."""
 
-    def __init__(self, console: Console | None = None) -> None:
+    def __init__(self, console: Console | None = None, label: str = "ingest") -> None:
         self.console = console or Console(stderr=True)
+        self.label = label
         self._progress: Progress | None = None
         self._task: TaskID | None = None
 
     def start(self, total_documents: int | None) -> None:
         self._progress = Progress(
             SpinnerColumn(),
-            TextColumn("[bold]ingest"),
+            TextColumn(f"[bold]{escape(self.label)}"),
             BarColumn(),
             MofNCompleteColumn(),
             TextColumn("docs"),
@@ -97,7 +99,7 @@ class RichProgress:
             transient=False,
         )
         self._progress.start()
-        self._task = self._progress.add_task("ingest", total=total_documents, detail="", rate="")
+        self._task = self._progress.add_task(self.label, total=total_documents, detail="", rate="")
 
     def update(self, counters: Mapping[str, int]) -> None:
         if self._progress is None or self._task is None:
