@@ -177,3 +177,14 @@ def test_client_factory_encodes_vectors_with_orjson(es_url, index_name):
         assert got == vec
     finally:
         client.close()
+
+
+def test_missing_zip_without_maven_is_a_clear_error(monkeypatch, tmp_path):
+    from essearch.errors import ProvisioningError
+    from essearch.es import provision as prov
+
+    monkeypatch.setenv("MAVEN_REPO_LOCAL", str(tmp_path))
+    monkeypatch.setattr(prov.shutil, "which", lambda name: None)
+    with pytest.raises(ProvisioningError, match="`mvn` is not installed") as info:
+        prov.fetch_zip("9.5.4")
+    assert str(tmp_path) in str(info.value) and "ESSEARCH_ES_URL" in str(info.value)

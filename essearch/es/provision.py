@@ -36,7 +36,6 @@ log = logging.getLogger(__name__)
 ES_VERSION = "9.5.4"
 MAVEN_GROUP = "org.elasticsearch.distribution.integ-test-zip"
 MAVEN_ARTIFACT = "elasticsearch"
-MAVEN_CENTRAL = "https://repo.maven.apache.org/maven2"
 DOCKER_IMAGE = f"docker.elastic.co/elasticsearch/elasticsearch:{ES_VERSION}"
 RUN_AS_USER = "essearch"
 MIN_JAVA = 21
@@ -65,31 +64,24 @@ def fetch_zip(version: str = ES_VERSION) -> Path:
     if target.is_file() and target.stat().st_size > 0:
         return target
     mvn = shutil.which("mvn")
-    if mvn:
-        artifact = f"{MAVEN_GROUP}:{MAVEN_ARTIFACT}:{version}:zip"
-        log.info("fetching %s with Maven", artifact)
-        proc = subprocess.run(
-            [mvn, "-q", "-B", "dependency:get", f"-Dartifact={artifact}", "-Dtransitive=false"],
-            capture_output=True,
-            text=True,
-            timeout=900,
-        )
-        if proc.returncode == 0 and target.is_file():
-            return target
-        log.warning("mvn dependency:get failed: %s", (proc.stdout + proc.stderr)[-2000:])
-    # Same file, same repository, without Maven.
-    group_path = MAVEN_GROUP.replace(".", "/")
-    url = f"{MAVEN_CENTRAL}/{group_path}/{MAVEN_ARTIFACT}/{version}/{MAVEN_ARTIFACT}-{version}.zip"
-    target.parent.mkdir(parents=True, exist_ok=True)
-    partial = target.with_suffix(".zip.part")
-    try:
-        with urllib.request.urlopen(url, timeout=60) as resp, partial.open("wb") as out:
-            shutil.copyfileobj(resp, out, length=1 << 20)
-    except (urllib.error.URLError, OSError) as exc:
+    if not mvn:
         raise ProvisioningError(
-            f"could not download Elasticsearch {version} from Maven Central ({url}): {exc}"
-        ) from None
-    partial.replace(target)
+            f"Elasticsearch {version} is not in the local Maven repository ({target}) and `mvn` "
+            "is not installed to fetch it; install Maven, or point ESSEARCH_ES_URL at a cluster"
+        )
+    artifact = f"{MAVEN_GROUP}:{MAVEN_ARTIFACT}:{version}:zip"
+    log.info("fetching %s with Maven", artifact)
+    proc = subprocess.run(
+        [mvn, "-q", "-B", "dependency:get", f"-Dartifact={artifact}", "-Dtransitive=false"],
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+    if proc.returncode != 0 or not target.is_file():
+        raise ProvisioningError(
+            f"`mvn dependency:get -Dartifact={artifact}` failed:\n"
+            f"{(proc.stdout + proc.stderr)[-2000:]}"
+        )
     return target
 
 
