@@ -71,6 +71,10 @@ class IndexSettings(BaseModel):
     hnsw_m: int | None = Field(None, ge=2)
     hnsw_ef_construction: int | None = Field(None, ge=2)
     rescore_oversample: float | None = Field(None, ge=0)
+    chunk_size: int | None = Field(
+        None, ge=1, description="Chunk size (MiniLM tokens, else characters); unset: the model's."
+    )
+    chunk_overlap: int | None = Field(None, ge=0, description="Overlap between chunks, same unit.")
 
     @field_validator("name")
     @classmethod

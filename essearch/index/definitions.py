@@ -35,6 +35,7 @@ import essearch
 from essearch.embedders.base import EmbedderInfo
 from essearch.errors import ConfigurationError, EmbeddingError
 from essearch.es.capabilities import INDEX_TYPE_SINCE, Capabilities
+from essearch.index.chunking import chunking_for
 from essearch.index.schema import META_KEY, SCHEMA_VERSION, VECTOR_FIELD
 from essearch.settings import Settings
 
@@ -55,6 +56,9 @@ MIN_OVERSAMPLE, MAX_OVERSAMPLE = 1.0, 10.0
 UNIT_LENGTH_TOLERANCE = 1e-3  # |‖v‖² - 1| the node tolerates for dot_product (checked on 9.5)
 #: `_meta.essearch` keys that change on every render and are ignored when comparing.
 VOLATILE_META_KEYS = frozenset({"created_at", "essearch_version", "index_version", "definition"})
+#: Recorded but not compared with the settings: ingest follows the index's recorded chunking
+#: unless told otherwise, and `essearch reindex` is how it changes (see ingest.chunking).
+UNCOMPARED_META_KEYS = frozenset({"chunking"})
 
 
 # -- locating definitions --------------------------------------------------------------------------
@@ -255,11 +259,15 @@ def fill_placeholders(value: Any, values: Mapping[str, Any], where: str, path: s
 
 
 def build_meta(
-    embedder: EmbedderInfo, definition: str, version: int | None = None
+    embedder: EmbedderInfo,
+    definition: str,
+    version: int | None = None,
+    chunking: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """What `_meta.essearch` records: the embedding space and how the index was made."""
     meta: dict[str, Any] = {
         "embedder": embedder.to_dict(),
+        "chunking": chunking,
         "schema_version": SCHEMA_VERSION,
         "essearch_version": essearch.__version__,
         "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
@@ -286,7 +294,10 @@ def render(
     }
     validate_body(body, embedder, capabilities, where=where)
     meta = body["mappings"].setdefault("_meta", {})
-    meta[META_KEY] = build_meta(embedder, definition.name, version)
+    chunking = chunking_for(
+        embedder.provider, embedder.model, settings.index.chunk_size, settings.index.chunk_overlap
+    )
+    meta[META_KEY] = build_meta(embedder, definition.name, version, chunking.to_meta())
     return body
 
 

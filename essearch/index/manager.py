@@ -28,6 +28,7 @@ from essearch.es.capabilities import (
     probe,
 )
 from essearch.index.definitions import (
+    UNCOMPARED_META_KEYS,
     VOLATILE_META_KEYS,
     Definition,
     iter_fields,
@@ -242,7 +243,7 @@ def compare_body(
     mappings = copy.deepcopy(dict(rendered.get("mappings", {})))
     meta = mappings.get("_meta", {}).get(META_KEY, {})
     rendered_hash = meta.pop("body_hash", None)
-    for key in VOLATILE_META_KEYS:
+    for key in (*VOLATILE_META_KEYS, *UNCOMPARED_META_KEYS):
         meta.pop(key, None)
     live = copy.deepcopy(dict(live_mappings))
     live_meta = live.get("_meta", {}).get(META_KEY, {})

