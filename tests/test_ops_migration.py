@@ -386,3 +386,233 @@ def test_cli_dry_run_reindex_gc_confirmation_and_rollback(
     assert deleted.exit_code == 0, deleted.output
     assert json.loads(deleted.output)["deleted"] == [f"{name}-v2"]
     assert es_client.indices.exists(index=f"{name}-v1") and es_client.count(index=name)["count"]
+
+
+# -- re-chunking --------------------------------------------------------------------------------
+BIGGER = replace(default_config("local", None), size=64, overlap=8)
+
+
+def long_corpus(n: int) -> list[dict[str, Any]]:
+    """Documents of several 24-token chunks (paragraphs, sentences, Chinese too)."""
+    docs = []
+    for i, doc in enumerate(corpus(n)):
+        extra = "\n\nA second paragraph adds detail about the same topic, with a few clauses."
+        if i % 4 == 3:
+            extra += "\n\n火山喷发时，岩浆从地壳深处涌出。冷却后形成玄武岩，覆盖大片土地。"
+        docs.append({**doc, "text": doc["text"] + extra})
+    return docs
+
+
+def chunks_by_id(client, index: str) -> dict[str, dict[str, Any]]:
+    client.indices.refresh(index=index)
+    hits = client.search(index=index, size=1000, query={"match_all": {}})["hits"]["hits"]
+    return {h["_id"]: h["_source"] for h in hits}
+
+
+def expected_ids(docs: list[dict[str, Any]], config) -> set[str]:
+    from essearch.ingest.chunker import Chunker
+    from essearch.ingest.loaders import Document
+
+    chunker = Chunker(config)
+    return {
+        c.id
+        for d in docs
+        for c in chunker.chunks(Document(id=d["id"], text=d["text"], title=d.get("title")))
+    }
+
+
+def test_rechunking_migration_cuts_every_document_as_a_fresh_ingest_would(
+    es_client, index_name, settings_for, local_embedder, tmp_path
+) -> None:
+    settings = settings_for(index_name)
+    docs = long_corpus(16)
+    assert write_docs(es_client, settings, local_embedder, docs, tmp_path).ok
+    name, write_alias = index_name, write_alias_for(index_name)
+    before = chunks_by_id(es_client, name)
+    assert set(before) == expected_ids(docs, SMALL_CHUNKS)
+    changed = {"id": "d2", "title": "Doc 2", "text": "Rewritten during the copy. " * 12}
+    late = {"id": "late", "title": "Late", "text": "Written while the migration ran. " * 10}
+    during: dict[str, Any] = {}
+
+    def while_copying(stats) -> None:
+        if stats.batches != 1:
+            return
+        during["alias"] = alias_target(es_client, name)
+        during["knn"] = knn_ids(es_client, name, local_embedder, "penguins in the sea")
+        during["ingest"] = write_docs(
+            es_client, settings, local_embedder, [changed, late], tmp_path
+        )
+        gone = es_client.search(index=name, query={"term": {"doc_id": "d5"}})["hits"]["hits"]
+        for hit in gone:
+            es_client.delete(index=write_alias, id=hit["_id"])
+
+    bigger = settings_for(index_name, index={"chunk_size": 64, "chunk_overlap": 8})
+    plan = plan_reindex(es_client, bigger, local_embedder)
+    assert plan.needs_rechunk and not plan.needs_reembed and plan.strategy == "client"
+    assert plan.old_chunking.size == 24 and plan.new_chunking.size == 64
+    options = ReindexOptions(
+        batch_size=16, dead_letter=tmp_path / "dead.jsonl", on_batch=while_copying
+    )
+    result = run_reindex(es_client, bigger, local_embedder, options=options, plan=plan)
+
+    assert result.status == "swapped", result.to_dict()
+    assert during["alias"] == [f"{name}-v1"] and len(during["knn"]) == 3 and during["ingest"].ok
+    assert result.verify.ok and result.verify.knn_self_hits == 1.0
+    assert result.catchup_passes[0]["copied"] >= 2 and result.catchup_passes[0]["deleted"] == 1
+    # every document is cut exactly as `ingest` cuts it with the new chunking: same ids
+    final_docs = [d for d in docs if d["id"] not in {"d2", "d5"}] + [changed, late]
+    after = chunks_by_id(es_client, name)
+    assert set(after) == expected_ids(final_docs, BIGGER)
+    assert len(after) < len(before)  # fewer, larger chunks
+    assert all(s["content_hash"] for s in after.values()) and "d5" not in {
+        s["doc_id"] for s in after.values()
+    }
+    # vectors of chunks whose text did not change were kept, only the others embedded
+    assert 0 < result.copy["embedded"] < len(after)
+    # the new version records its chunking; ingest follows it and finds nothing to do
+    manager = IndexManager(es_client, settings)
+    assert manager.recorded_chunking(f"{name}-v2").size == 64
+    again = write_docs_following_index(es_client, settings, local_embedder, final_docs, tmp_path)
+    assert again.ok and again.embedded == 0 and again.skipped == len(after)
+    assert chunks_by_id(es_client, name).keys() == after.keys()
+
+    # rollback re-chunks the writes made after the swap with the old version's chunking
+    post = {"id": "post", "title": "Post", "text": "Written after the swap, long enough. " * 8}
+    assert write_docs_following_index(es_client, settings, local_embedder, [post], tmp_path).ok
+    back_plan = plan_rollback(es_client, settings)
+    assert not back_plan.same_chunking and back_plan.needs_embedder
+    with pytest.raises(ConfigurationError, match="needs its embedder"):
+        rollback(es_client, settings, plan=back_plan)
+    back = rollback(es_client, settings, plan=back_plan, embedder=local_embedder)
+    assert back.rolled_back and back.caught_up["indexed"] >= 2
+    v1_post = {i for i, s in chunks_by_id(es_client, name).items() if s["doc_id"] == "post"}
+    assert v1_post == expected_ids([post], SMALL_CHUNKS)
+
+
+def write_docs_following_index(client, settings, embedder, docs, tmp_path):
+    """Ingest with no chunk options: the index's recorded chunking decides."""
+    options = IngestOptions(dead_letter=tmp_path / "ingest-dead.jsonl")
+    return ingest(docs, settings=settings, client=client, embedder=embedder, options=options)
+
+
+def test_new_embedder_with_another_default_rechunks_and_a_killed_run_resumes(
+    es_client, index_name, settings_for, local_embedder, new_embedder, tmp_path
+) -> None:
+    settings = settings_for(index_name)
+    docs = [
+        {"id": f"long{i}", "title": f"Long {i}", "text": f"Sentence {i} about rocks. " * 60}
+        for i in range(10)
+    ]
+    report = write_docs_following_index(es_client, settings, local_embedder, docs, tmp_path)
+    assert report.ok and report.indexed > 10  # MiniLM's default: 200-token chunks
+    plan = plan_reindex(es_client, settings, new_embedder)
+    assert plan.needs_rechunk and "default" in plan.chunking_note
+    assert (plan.new_chunking.unit, plan.new_chunking.size) == ("chars", 1500)
+    assert any(line.startswith("chunking: 200 tokens") for line in plan.describe())
+
+    real = new_embedder.embed_documents
+    calls = {"n": 0}
+
+    def dies_after_one_batch(texts):
+        calls["n"] += 1
+        if calls["n"] > 1:
+            raise EmbeddingError("embedding server went away")
+        return real(texts)
+
+    new_embedder.embed_documents = dies_after_one_batch
+    options = ReindexOptions(batch_size=8, dead_letter=tmp_path / "dead.jsonl")
+    first = run_reindex(es_client, settings, new_embedder, options=options, plan=plan)
+    assert first.status == "interrupted" and alias_target(es_client, index_name) == [
+        f"{index_name}-v1"
+    ]
+    copied = first.copy["indexed"]
+    assert copied > 0
+    new_embedder.embed_documents = real
+    resumed = plan_reindex(es_client, settings, new_embedder)
+    assert resumed.resume and resumed.needs_rechunk
+    second = run_reindex(es_client, settings, new_embedder, options=options, plan=resumed)
+    assert second.status == "swapped", second.to_dict()
+    assert second.copy["embedded"] == len(expected_ids(docs, resumed.new_chunking)) - copied
+    assert set(chunks_by_id(es_client, index_name)) == expected_ids(docs, resumed.new_chunking)
+
+
+@pytest.mark.parametrize("rechunk", [False, True], ids=["same-chunking", "rechunking"])
+def test_a_delete_between_the_last_catch_up_and_the_swap_is_not_resurrected(
+    es_client, index_name, settings_for, local_embedder, tmp_path, monkeypatch, rechunk
+) -> None:
+    import essearch.ops.reindex as reindex_module
+
+    settings = settings_for(index_name)
+    docs = long_corpus(8)
+    assert write_docs(es_client, settings, local_embedder, docs, tmp_path).ok
+    real_verify = reindex_module.verify
+    deleted: list[str] = []
+
+    def delete_then_verify(client, source, target, **kwargs):
+        report = real_verify(client, source, target, **kwargs)
+        # after the last catch-up pass, just before the swap: d1 is deleted from the old version
+        hits = client.search(index=source, query={"term": {"doc_id": "d1"}})["hits"]["hits"]
+        deleted.extend(h["_id"] for h in hits)
+        for hit in hits:
+            client.delete(index=source, id=hit["_id"])
+        return report
+
+    monkeypatch.setattr(reindex_module, "verify", delete_then_verify)
+    target = (
+        settings_for(index_name, index={"chunk_size": 64, "chunk_overlap": 8})
+        if rechunk
+        else settings_for(index_name, index={"analyzer": "whitespace"})
+    )
+    result = run_reindex(
+        es_client, target, local_embedder, options=ReindexOptions(dead_letter=tmp_path / "d.jsonl")
+    )
+    assert result.status == "swapped", result.to_dict()
+    # the unit is the document when re-chunking, else the chunk
+    assert len(deleted) > 1
+    assert result.post_swap["deleted_since_last_pass"] == (1 if rechunk else len(deleted))
+    assert "d1" not in doc_ids(es_client, index_name)
+    assert doc_ids(es_client, index_name) == {d["id"] for d in docs} - {"d1"}
+
+
+def test_ingest_refuses_other_chunking_on_a_filled_index_and_records_it_on_an_empty_one(
+    es_client, index_name, settings_for, local_embedder, tmp_path
+) -> None:
+    settings = settings_for(index_name)
+    manager = IndexManager(es_client, settings, local_embedder.info)
+    manager.init()
+    assert manager.recorded_chunking(f"{index_name}-v1").size == 200  # MiniLM's default
+    assert write_docs(es_client, settings, local_embedder, corpus(4), tmp_path).ok  # empty: ok
+    assert manager.recorded_chunking(f"{index_name}-v1").size == 24
+    bigger = IngestOptions(chunker=BIGGER, dead_letter=tmp_path / "x.jsonl")
+    with pytest.raises(ConfigurationError, match="essearch reindex --chunk-size 64"):
+        ingest(
+            corpus(2), settings=settings, client=es_client, embedder=local_embedder, options=bigger
+        )
+    following = write_docs_following_index(es_client, settings, local_embedder, corpus(4), tmp_path)
+    assert following.ok and following.embedded == 0  # same chunks as the first run
+
+
+def test_cli_reindex_chunk_size_dry_run_names_the_rechunking(
+    es_client, populated, es_url, tmp_path, monkeypatch
+) -> None:
+    from click.testing import CliRunner
+
+    from essearch.cli import main
+
+    monkeypatch.chdir(tmp_path)
+    env = {
+        "ESSEARCH_ES_URL": es_url,
+        "ESSEARCH_INDEX_NAME": populated.index.name,
+        "ESSEARCH_INDEX_REPLICAS": "0",
+    }
+    runner = CliRunner()
+    dry = runner.invoke(main, ["reindex", "--chunk-size", "64", "--dry-run", "--json"], env=env)
+    assert dry.exit_code == 0, dry.output
+    plan = json.loads(dry.output)["plan"]
+    assert plan["needs_rechunk"] and not plan["needs_reembed"]
+    assert plan["old_chunking"]["size"] == 24 and plan["new_chunking"]["size"] == 64
+    assert plan["new_chunking"]["overlap"] == 16  # left out: min(32, size // 4)
+    text = runner.invoke(main, ["reindex", "--chunk-size", "64", "--dry-run"], env=env)
+    assert "re-chunked" in text.output and "chunking: 24 tokens" in text.output
+    bad = runner.invoke(main, ["reindex", "--chunk-size", "0", "--dry-run"], env=env)
+    assert bad.exit_code != 0 and "--chunk-size" in bad.output

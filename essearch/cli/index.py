@@ -82,11 +82,31 @@ def _show_embedder(info: dict[str, Any] | None) -> str:
     type=int,
     help="Embedder output dims (embedder.dimensions; spares loading a local model).",
 )
+@click.option(
+    "--chunk-size",
+    type=click.IntRange(min=1),
+    help="Chunk size recorded on the index (MiniLM tokens, else characters).",
+)
+@click.option("--chunk-overlap", type=click.IntRange(min=0), help="Overlap, same unit.")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 @cluster_errors
-def init(definition: str | None, dims: int | None, as_json: bool) -> None:
-    """Create <name>-v1 behind the read and write aliases (a no-op when it already matches)."""
+def init(
+    definition: str | None,
+    dims: int | None,
+    chunk_size: int | None,
+    chunk_overlap: int | None,
+    as_json: bool,
+) -> None:
+    """Create <name>-v1 behind the read and write aliases (a no-op when it already matches).
+
+    The chunking (the embedder's default, or --chunk-size/--chunk-overlap) is recorded on the
+    index; ingest follows it, and `essearch reindex --chunk-size` changes it."""
     settings = _definition_settings(definition)
+    if chunk_size or chunk_overlap is not None:
+        index_settings = settings.index.model_copy(
+            update={"chunk_size": chunk_size, "chunk_overlap": chunk_overlap}
+        )
+        settings = settings.model_copy(update={"index": index_settings})
     manager = _manager(settings, configured_embedder_info(settings, dims))
     result = manager.init()
     if as_json:

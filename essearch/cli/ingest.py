@@ -22,8 +22,10 @@ FORMATS = ["jsonl", "csv", "text", "markdown"]
 @click.option("--text-field", help="Dotted path of the text (default: text, content, body).")
 @click.option("--metadata-field", help="Dotted path of the metadata object (default: metadata).")
 @click.option("--meta", "extra_metadata", multiple=True, help="Extra field copied into metadata.")
-@click.option("--chunk-size", type=int, help="Chunk size (tokens for MiniLM, else characters).")
-@click.option("--chunk-overlap", type=int, help="Overlap between chunks, same unit.")
+@click.option(
+    "--chunk-size", type=click.IntRange(min=1), help="Chunk size (MiniLM tokens, else characters)."
+)
+@click.option("--chunk-overlap", type=click.IntRange(min=0), help="Overlap, same unit.")
 @click.option("--batch-size", type=int, help="Chunks per embedding batch.")
 @click.option("--bulk-size", type=int, default=500, show_default=True, help="Actions per bulk.")
 @click.option("--bulk-threads", type=int, default=2, show_default=True)
@@ -63,9 +65,6 @@ def ingest(
     replace their chunks, and an interrupted run finishes where it stopped. Exit code 1 when any
     item failed (see the dead-letter file), 130 when interrupted.
     """
-    from dataclasses import replace
-
-    from essearch.ingest.chunker import ChunkerConfig, default_config
     from essearch.ingest.loaders import FieldMap
     from essearch.ingest.pipeline import IngestOptions
     from essearch.ingest.pipeline import ingest as run_ingest
@@ -76,15 +75,12 @@ def ingest(
         settings = settings.model_copy(
             update={"index": settings.index.model_copy(update={"name": index_name})}
         )
-    chunker: ChunkerConfig | None = None
     if chunk_size or chunk_overlap is not None:
-        base = default_config(settings.embedder.provider, settings.embedder.model)
-        size = chunk_size or base.size
-        overlap = chunk_overlap if chunk_overlap is not None else min(base.overlap, size // 4)
-        try:
-            chunker = replace(base, size=size, overlap=overlap)
-        except ValueError as exc:
-            raise click.BadParameter(str(exc), param_hint="--chunk-size/--chunk-overlap") from None
+        # like index.chunk_size/overlap: recorded on a new index, checked against an existing one
+        index_settings = settings.index.model_copy(
+            update={"chunk_size": chunk_size, "chunk_overlap": chunk_overlap}
+        )
+        settings = settings.model_copy(update={"index": index_settings})
     options = IngestOptions(
         fields=FieldMap.of(
             id=id_field,
@@ -95,7 +91,6 @@ def ingest(
         ),
         fmt=fmt,  # type: ignore[arg-type]
         glob=glob,
-        chunker=chunker,
         dead_letter=dead_letter,
         embed_batch=batch_size,
         bulk_chunk_size=bulk_size,

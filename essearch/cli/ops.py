@@ -42,6 +42,12 @@ def migration_settings(base: Settings, index: dict[str, Any], embedder: dict[str
 @click.option("--definition", help="A mappings/ definition name or a JSON file.")
 @click.option("--analyzer", help="Analyzer of the text fields.")
 @click.option("--vector-index-type", help="dense_vector index_options type.")
+@click.option(
+    "--chunk-size",
+    type=click.IntRange(min=1),
+    help="Re-chunk to this size (MiniLM tokens, else characters).",
+)
+@click.option("--chunk-overlap", type=click.IntRange(min=0), help="Overlap, same unit.")
 @click.option("--dry-run", is_flag=True, help="Print the plan and change nothing.")
 @click.option("--restart", is_flag=True, help="Drop an unfinished target and start clean.")
 @click.option("--force", is_flag=True, help="Migrate even when nothing changes.")
@@ -63,6 +69,8 @@ def reindex(
     definition: str | None,
     analyzer: str | None,
     vector_index_type: str | None,
+    chunk_size: int | None,
+    chunk_overlap: int | None,
     dry_run: bool,
     restart: bool,
     force: bool,
@@ -72,10 +80,12 @@ def reindex(
     quiet: bool,
     as_json: bool,
 ) -> None:
-    """Move the index to a new version (mapping, analyzer or embedding model) with no downtime.
+    """Move the index to a new version (mapping, analyzer, chunking or embedding model) with no
+    downtime.
 
     Searches keep using the old version until one atomic alias swap; writes made during the copy
     are caught up; `essearch rollback` swaps back. Re-running after an interruption resumes.
+    A new chunk size (or a new model whose default chunking differs) re-chunks every document.
     """
     from essearch.embedders import create_embedder
     from essearch.es import make_client, probe
@@ -84,7 +94,13 @@ def reindex(
 
     settings = migration_settings(
         get_settings(),
-        {"definition": definition, "analyzer": analyzer, "vector_index_type": vector_index_type},
+        {
+            "definition": definition,
+            "analyzer": analyzer,
+            "vector_index_type": vector_index_type,
+            "chunk_size": chunk_size,
+            "chunk_overlap": chunk_overlap,
+        },
         {"provider": provider, "model": model, "dimensions": dimensions, "base_url": base_url},
     )
     client = make_client(settings)
@@ -189,7 +205,7 @@ def rollback(to: str | None, no_catch_up: bool, dry_run: bool, yes: bool, as_jso
             abort=True,
         )
     embedder = None
-    if plan.writes_since_swap and not no_catch_up and not plan.same_embedder:
+    if plan.needs_embedder and not no_catch_up:
         from essearch.embedders import create_embedder
 
         embedder = create_embedder(settings, client=client)

@@ -35,7 +35,7 @@ import essearch
 from essearch.embedders.base import EmbedderInfo
 from essearch.errors import ConfigurationError, EmbeddingError
 from essearch.es.capabilities import INDEX_TYPE_SINCE, Capabilities
-from essearch.index.chunking import chunking_for
+from essearch.index.chunking import ChunkerConfig, chunking_for
 from essearch.index.schema import META_KEY, SCHEMA_VERSION, VECTOR_FIELD
 from essearch.settings import Settings
 
@@ -284,6 +284,7 @@ def render(
     embedder: EmbedderInfo,
     capabilities: Capabilities | None = None,
     version: int | None = None,
+    chunking: ChunkerConfig | None = None,
 ) -> dict[str, Any]:
     """The create-index body `{"settings", "mappings"}` for this definition and embedder."""
     values = placeholder_values(settings, embedder, capabilities)
@@ -294,7 +295,7 @@ def render(
     }
     validate_body(body, embedder, capabilities, where=where)
     meta = body["mappings"].setdefault("_meta", {})
-    chunking = chunking_for(
+    chunking = chunking or chunking_for(
         embedder.provider, embedder.model, settings.index.chunk_size, settings.index.chunk_overlap
     )
     meta[META_KEY] = build_meta(embedder, definition.name, version, chunking.to_meta())

@@ -27,6 +27,7 @@ from essearch.es.capabilities import (
     analyzer_available,
     probe,
 )
+from essearch.index.chunking import ChunkerConfig
 from essearch.index.definitions import (
     UNCOMPARED_META_KEYS,
     VOLATILE_META_KEYS,
@@ -369,15 +370,20 @@ class IndexManager:
         embedder: EmbedderInfo | None = None,
         definition: str | Definition | None = None,
         check_analyzers: bool = True,
+        chunking: ChunkerConfig | None = None,
     ) -> dict[str, Any]:
         """The create-index body for `<name>-v<version>`, validated (analyzers checked live).
 
         `version` is recorded as `_meta.essearch.index_version`; leave it out for the template.
+        `chunking` (default: from the settings and the embedder) is recorded as `_meta.essearch.
+        chunking`.
         """
         defn = (
             definition if isinstance(definition, Definition) else self.load_definition(definition)
         )
-        body = render(defn, self.settings, self._embedder(embedder), self.capabilities, version)
+        body = render(
+            defn, self.settings, self._embedder(embedder), self.capabilities, version, chunking
+        )
         if check_analyzers:
             self.check_analyzers(body)
         return stamp_fingerprint(body)
@@ -553,6 +559,7 @@ class IndexManager:
         version: int | None = None,
         embedder: EmbedderInfo | None = None,
         definition: str | None = None,
+        chunking: ChunkerConfig | None = None,
     ) -> str:
         """Create `<name>-v<N>` (next N by default), not behind any alias yet; returns its name.
 
@@ -566,9 +573,11 @@ class IndexManager:
         if self.client.indices.exists(index=index):
             raise ConfigurationError(f"index {index!r} already exists; pick another version")
         defn = self.load_definition(definition)
-        body = self.render_body(number, embedder=embedder, definition=defn)
+        body = self.render_body(number, embedder=embedder, definition=defn, chunking=chunking)
         self._put_template(
-            self.render_body(embedder=embedder, definition=defn, check_analyzers=False)
+            self.render_body(
+                embedder=embedder, definition=defn, check_analyzers=False, chunking=chunking
+            )
         )
         self._create(index, body)
         return index
@@ -595,6 +604,20 @@ class IndexManager:
             k: live[k] for k in ("number_of_shards", "number_of_replicas", "analysis") if k in live
         }
         return {"settings": kept, "mappings": mapping}
+
+    # -- chunking ------------------------------------------------------------------------------
+    def recorded_chunking(self, index: str) -> ChunkerConfig | None:
+        """The chunking recorded on the physical `index`; None for indices made before it was."""
+        meta = meta_from_mapping(self.client.indices.get_mapping(index=index).body[index]) or {}
+        recorded = meta.get("chunking")
+        return ChunkerConfig.from_meta(recorded) if isinstance(recorded, Mapping) else None
+
+    def record_chunking(self, index: str, config: ChunkerConfig) -> None:
+        """Replace the recorded chunking of `index` (the rest of `_meta` is kept)."""
+        mapping = self.client.indices.get_mapping(index=index).body[index]["mappings"]
+        meta = copy.deepcopy(dict(mapping.get("_meta") or {}))
+        meta.setdefault(META_KEY, {})["chunking"] = config.to_meta()
+        self.client.indices.put_mapping(index=index, meta=meta)
 
     # -- the model guard ------------------------------------------------------------------------
     def recorded_model(self, index: str | None = None) -> EmbedderInfo | None:

@@ -48,7 +48,7 @@ from essearch.index.schema import (
     VECTOR_FIELD,
     write_alias_for,
 )
-from essearch.ingest.chunker import Chunk, Chunker, ChunkerConfig, default_config
+from essearch.ingest.chunker import Chunk, Chunker, ChunkerConfig, chunking_for, same_chunking
 from essearch.ingest.failures import DeadLetter, Failure, describe_bulk_error
 from essearch.ingest.ids import doc_id_of_chunk_id
 from essearch.ingest.loaders import Document, FieldMap, Format, count_hint, document_from_record
@@ -260,6 +260,47 @@ def index_was_empty(client: Elasticsearch, index: str) -> bool:
     return int(stats["_all"]["primaries"].get("docs", {}).get("count", 0)) == 0
 
 
+def resolve_chunking(
+    client: Elasticsearch,
+    settings: Settings,
+    embedder: Embedder,
+    index: str,
+    explicit: ChunkerConfig | None,
+    index_empty: bool,
+) -> ChunkerConfig:
+    """How this run cuts documents: the index's recorded chunking, unless one is asked for.
+
+    Asked for (options or `index.chunk_size/overlap`) and different from the recorded one: on an
+    empty index the record is updated (`init` then `ingest --chunk-size` is fine); on an index
+    with chunks it is refused, since mixing chunk sizes in one index is what `reindex` avoids.
+    """
+    info = embedder.info
+    if explicit is None and (settings.index.chunk_size or settings.index.chunk_overlap is not None):
+        explicit = chunking_for(
+            info.provider, info.model, settings.index.chunk_size, settings.index.chunk_overlap
+        )
+    manager = IndexManager(client, settings, info)
+    if explicit is None:
+        return manager.recorded_chunking(index) or chunking_for(info.provider, info.model)
+    try:
+        recorded = manager.recorded_chunking(index)
+    except ConfigurationError:  # a token config whose tokenizer is missing here: replaced below
+        recorded = None
+        if not index_empty:
+            raise
+    if recorded is None or same_chunking(recorded, explicit):
+        return explicit
+    if index_empty:
+        manager.record_chunking(index, explicit)
+        return explicit
+    raise ConfigurationError(
+        f"index {index!r} holds chunks of {recorded.describe()}; this run asks for "
+        f"{explicit.describe()}. Mixing them in one index would make results uneven: change the "
+        f"index's chunking with `essearch reindex --chunk-size {explicit.size} --chunk-overlap "
+        f"{explicit.overlap}`, or leave the chunk options out to follow the index."
+    )
+
+
 def existing_chunks(
     client: Elasticsearch, index: str, doc_ids: list[str]
 ) -> dict[str, dict[str, tuple[str, str]]]:
@@ -320,6 +361,8 @@ class _Run:
         chunker: Chunker,
         options: IngestOptions,
         dead: DeadLetter,
+        *,
+        index_empty: bool,
     ) -> None:
         self.client = client
         self.embedder = embedder
@@ -336,7 +379,7 @@ class _Run:
         # An index that was empty when the run began holds no chunks to compare with or delete,
         # so no lookups; besides saving a search per batch, this keeps the shard search-idle,
         # and Elasticsearch then skips periodic refreshes during the load (fewer, larger segments).
-        self.lookup_existing = not index_was_empty(client, target.index)
+        self.lookup_existing = not index_empty
 
     def fail(self, failure: Failure) -> None:
         self.dead.add(failure)
@@ -571,9 +614,12 @@ def ingest(
     sources = list(sources) if not isinstance(sources, Iterator) else sources
     started = time.monotonic()
     target = prepare_target(client, settings, embedder, init_index=options.init_index)
-    chunker = Chunker(options.chunker or default_config(settings.embedder.provider, embedder.model))
+    index_empty = index_was_empty(client, target.index)
+    chunker = Chunker(
+        resolve_chunking(client, settings, embedder, target.index, options.chunker, index_empty)
+    )
     dead = DeadLetter(options.dead_letter)
-    run = _Run(client, embedder, target, chunker, options, dead)
+    run = _Run(client, embedder, target, chunker, options, dead, index_empty=index_empty)
     progress = progress or NoProgress()
     path_sources = (
         [s for s in sources if isinstance(s, (str, Path))] if isinstance(sources, list) else []

@@ -39,7 +39,7 @@ from essearch.index.schema import (
 )
 from essearch.ingest.failures import DeadLetter, Failure, describe_bulk_error
 from essearch.ingest.progress import Counters
-from essearch.ops.reader import iter_pages
+from essearch.ops.reader import hash_map, iter_pages
 
 log = logging.getLogger(__name__)
 
@@ -124,7 +124,7 @@ class CopyStats:
     deleted: int = 0
     failed: int = 0
     batches: int = 0
-    failed_ids: set[str] = field(default_factory=set)
+    failed_keys: set[str] = field(default_factory=set)  # chunk ids, or doc ids when re-chunking
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -139,7 +139,11 @@ class CopyStats:
 
 
 class Copier:
-    """Copies chunk documents into `target`, re-embedding with `embedder` (None: keep vectors)."""
+    """Copies chunk documents into `target`, re-embedding with `embedder` (None: keep vectors).
+
+    The unit of comparison is the chunk (`_id`): `snapshot`, `copy_keys` and `delete_keys` are what
+    the catch-up passes use; `RechunkingCopier` offers the same with the document as the unit.
+    """
 
     def __init__(
         self,
@@ -178,12 +182,16 @@ class Copier:
             self.copy_hits(page, newer_only=newer_only)
         return self.stats
 
-    def copy_ids(self, source: str, ids: Iterable[str]) -> CopyStats:
+    def copy_keys(self, source: str, ids: Iterable[str]) -> CopyStats:
         """Copy the chunks with these `_id`s (the catch-up pass)."""
         wanted = list(ids)
         for start in range(0, len(wanted), IDS_PER_QUERY):
             self.copy_index(source, ids_query(wanted[start : start + IDS_PER_QUERY]))
         return self.stats
+
+    def snapshot(self, index: str) -> dict[str, tuple[Any, ...]]:
+        """`{chunk id: (content hash, indexed_at)}`: what the catch-up passes compare."""
+        return hash_map(self.client, index)
 
     # -- one batch -------------------------------------------------------------------------------
     def _existing(self, ids: list[str]) -> dict[str, tuple[Any, Any]]:
@@ -229,8 +237,12 @@ class Copier:
         self.dead.add(failure)
         self.stats.failed += 1
         self.counters.add("failed")
-        if failure.id:
-            self.stats.failed_ids.add(failure.id)
+        key = self._key_of(failure)
+        if key:
+            self.stats.failed_keys.add(key)
+
+    def _key_of(self, failure: Failure) -> str | None:
+        return failure.id
 
     def _actions(self, hits: list[dict[str, Any]]) -> list[dict[str, Any]]:
         sources = [dict(h.get("_source") or {}) for h in hits]
@@ -300,7 +312,7 @@ class Copier:
                 )
             )
 
-    def delete_ids(self, ids: Iterable[str]) -> None:
+    def delete_keys(self, ids: Iterable[str]) -> None:
         """Remove chunks from the target (deleted from the source while the copy ran)."""
         actions = [{"_op_type": "delete", "_index": self.target, "_id": i} for i in ids]
         if actions:

@@ -17,6 +17,8 @@ from typing import Any
 
 from elasticsearch import Elasticsearch
 
+from essearch.index.schema import CHUNK_FIELD, CONTENT_HASH_FIELD, DOC_ID_FIELD, INDEXED_AT_FIELD
+
 DEFAULT_PAGE_SIZE = 500
 DEFAULT_KEEP_ALIVE = "5m"
 
@@ -30,12 +32,13 @@ def pit_search_body(
     include_vectors: bool = False,
     search_after: list[Any] | None = None,
     keep_alive: str = DEFAULT_KEEP_ALIVE,
+    sort: list[Any] | None = None,
 ) -> dict[str, Any]:
     """One page of a PIT scan (no index in the request: the PIT names it)."""
     body: dict[str, Any] = {
         "pit": {"id": pit_id, "keep_alive": keep_alive},
         "size": size,
-        "sort": [{"_shard_doc": "asc"}],
+        "sort": sort or [{"_shard_doc": "asc"}],
         "track_total_hits": False,
     }
     if query is not None:
@@ -61,8 +64,12 @@ def iter_pages(
     source: list[str] | bool | None = None,
     include_vectors: bool = False,
     keep_alive: str = DEFAULT_KEEP_ALIVE,
+    sort: list[Any] | None = None,
 ) -> Iterator[list[dict[str, Any]]]:
-    """Pages of raw hits (`_id`, `_source`, ...) over `index`; the PIT is closed at the end."""
+    """Pages of raw hits (`_id`, `_source`, ...) over `index`; the PIT is closed at the end.
+
+    `sort` defaults to `_shard_doc` (the cheapest); with another sort the PIT's own tiebreaker
+    keeps `search_after` exact."""
     pit_id = client.open_point_in_time(index=index, keep_alive=keep_alive)["id"]
     try:
         search_after: list[Any] | None = None
@@ -75,6 +82,7 @@ def iter_pages(
                 include_vectors=include_vectors,
                 search_after=search_after,
                 keep_alive=keep_alive,
+                sort=sort,
             )
             resp = client.search(body=body)
             pit_id = resp.get("pit_id", pit_id)  # the id may change between pages
@@ -106,3 +114,41 @@ def hash_map(
         src = hit.get("_source") or {}
         found[hit["_id"]] = tuple(src.get(f) for f in fields)
     return found
+
+
+DOCUMENT_ORDER = [{DOC_ID_FIELD: "asc"}, {CHUNK_FIELD: "asc"}]
+
+
+def iter_documents(
+    client: Elasticsearch, index: str, *, size: int = DEFAULT_PAGE_SIZE, **kwargs: Any
+) -> Iterator[list[dict[str, Any]]]:
+    """The hits of `index` grouped by document (all chunks of one `doc_id`, in position order).
+
+    Sorted by `doc_id` then `chunk`, so a document's chunks are consecutive; one that spans two
+    pages is held until the next page completes it. Memory: one page plus one document.
+    """
+    current: list[dict[str, Any]] = []
+    for page in iter_pages(client, index, size=size, sort=DOCUMENT_ORDER, **kwargs):
+        for hit in page:
+            doc_id = (hit.get("_source") or {}).get(DOC_ID_FIELD)
+            if current and (current[0].get("_source") or {}).get(DOC_ID_FIELD) != doc_id:
+                yield current
+                current = []
+            current.append(hit)
+    if current:
+        yield current
+
+
+def document_signatures(client: Elasticsearch, index: str) -> dict[str, tuple[Any, Any]]:
+    """`{doc_id: (content hash, newest indexed_at)}` of the document's current chunks.
+
+    All chunks of a document share its content hash; while an ingest replaces a changed
+    document, the hash of the newest chunk wins (as in `rebuild.rebuild_document`).
+    """
+    fields = (DOC_ID_FIELD, CONTENT_HASH_FIELD, INDEXED_AT_FIELD)
+    newest: dict[str, tuple[Any, Any]] = {}
+    for doc_id, digest, indexed_at in hash_map(client, index, fields=fields).values():
+        seen = newest.get(doc_id)
+        if seen is None or str(indexed_at or "") > str(seen[1] or ""):
+            newest[doc_id] = (digest, indexed_at)
+    return newest

@@ -16,7 +16,16 @@ a migration is happening. After the copy:
    pass and the swap: chunks of the old version with `indexed_at >= pass start - margin` are
    copied when the new version lacks them or holds an older `indexed_at` (never overwriting a write
    made through the alias after the swap). `margin` covers clock skew between writers and us.
-   A chunk DELETED in that same short window survives in the new version (documented limit).
+
+Re-chunking: when the chunking changes (`--chunk-size`, or a new embedder whose default chunking
+differs from the default the old version used), every document is rebuilt from its chunks and cut
+again (`RechunkingCopier`); the catch-up passes and the final pass then compare documents
+(`doc_id`, content hash, newest `indexed_at`) instead of chunks, and verify compares documents.
+
+After the swap, a reconciliation pass deletes from the new version what was deleted from the old
+one between the last catch-up pass and the swap: keys the last pass saw in the old version that
+are gone from it now, and still hold exactly what was copied (a write made through the alias after
+the swap changes `indexed_at`, so it is never deleted).
 
 Interrupted (Ctrl-C, node restart, embedder failure): the aliases still point at the old version,
 which keeps serving. The target is not aliased and records its state in `_meta.essearch_migration`
@@ -39,9 +48,11 @@ from elasticsearch import ApiError, Elasticsearch, TransportError
 from essearch.embedders.base import Embedder, EmbedderInfo
 from essearch.errors import ConfigurationError, EssearchError
 from essearch.es.capabilities import Capabilities, probe
+from essearch.index.chunking import ChunkerConfig, chunking_for, same_chunking
 from essearch.index.definitions import VectorSpec
 from essearch.index.guard import describe
 from essearch.index.manager import IndexManager, body_fingerprint, compare_body
+from essearch.ingest.chunker import Chunker
 from essearch.ingest.failures import DeadLetter
 from essearch.ingest.progress import Counters, NoProgress, ProgressView
 from essearch.ops.copier import (
@@ -53,7 +64,7 @@ from essearch.ops.copier import (
     since_query,
 )
 from essearch.ops.migration_state import IN_PROGRESS, now_iso, read_state, write_state
-from essearch.ops.reader import hash_map
+from essearch.ops.rechunker import RechunkingCopier
 from essearch.ops.verify import VerifyReport, verify
 from essearch.settings import Settings
 
@@ -92,6 +103,9 @@ class MigrationPlan:
     embedder_changes: dict[str, tuple[Any, Any]]
     mapping_changes: list[str]
     needs_reembed: bool
+    old_chunking: ChunkerConfig | None  # None: the source records none (made before it was)
+    new_chunking: ChunkerConfig
+    chunking_note: str
     analyzer_changed: bool
     strategy: Strategy
     estimated_chunks: int
@@ -100,8 +114,12 @@ class MigrationPlan:
     definition: str
 
     @property
+    def needs_rechunk(self) -> bool:
+        return not same_chunking(self.old_chunking, self.new_chunking)
+
+    @property
     def changes(self) -> bool:
-        return bool(self.needs_reembed or self.mapping_changes)
+        return bool(self.needs_reembed or self.needs_rechunk or self.mapping_changes)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -117,20 +135,34 @@ class MigrationPlan:
             "embedder_changes": {k: list(v) for k, v in self.embedder_changes.items()},
             "mapping_changes": self.mapping_changes,
             "needs_reembed": self.needs_reembed,
+            "needs_rechunk": self.needs_rechunk,
+            "old_chunking": self.old_chunking.to_meta() if self.old_chunking else None,
+            "new_chunking": self.new_chunking.to_meta(),
+            "chunking_note": self.chunking_note,
             "analyzer_changed": self.analyzer_changed,
             "estimated_chunks": self.estimated_chunks,
             "estimated_documents": self.estimated_documents,
             "definition": self.definition,
         }
 
+    def _copy_detail(self) -> str:
+        if self.needs_rechunk:
+            reuse = (
+                "" if self.needs_reembed else ", vectors kept for chunks whose text is unchanged"
+            )
+            return ", every document rebuilt from its chunks and re-chunked" + reuse
+        return ", re-embedding every chunk" if self.needs_reembed else ", vectors copied as is"
+
     def describe(self) -> list[str]:
         old = describe(self.old_embedder) if self.old_embedder else "none recorded"
+        old_chunks = self.old_chunking.describe() if self.old_chunking else "none recorded"
         lines = [
             f"source: {self.source} (behind {self.read_alias} and {self.write_alias})",
             f"target: {self.target}" + (" (resuming)" if self.resume else " (new)"),
             f"embedder: {old} -> {describe(self.new_embedder)}",
-            f"copy: {self.strategy}-side"
-            + (", re-embedding every chunk" if self.needs_reembed else ", vectors copied as is"),
+            f"chunking: {old_chunks} -> {self.new_chunking.describe()}"
+            + f" ({self.chunking_note})",
+            f"copy: {self.strategy}-side" + self._copy_detail(),
             f"estimated: {self.estimated_chunks} chunks of {self.estimated_documents} documents",
         ]
         if self.stale_target:
@@ -174,6 +206,32 @@ def _analyzers(mappings: dict[str, Any]) -> dict[str, Any]:
     return {name: spec.get("analyzer") for name, spec in props.items() if "analyzer" in spec}
 
 
+def plan_chunking(
+    settings: Settings,
+    old_embedder: EmbedderInfo | None,
+    new_embedder: EmbedderInfo,
+    recorded: ChunkerConfig | None,
+) -> tuple[ChunkerConfig, str]:
+    """The target's chunking and why: asked for, kept, or the new embedder's default.
+
+    Defaults follow the model; choices stick: with no chunk options, an index cut with its old
+    embedder's default chunking gets the new embedder's default, and any other chunking is kept.
+    """
+    size, overlap = settings.index.chunk_size, settings.index.chunk_overlap
+    if size or overlap is not None:
+        return chunking_for(new_embedder.provider, new_embedder.model, size, overlap), "asked for"
+    new_default = chunking_for(new_embedder.provider, new_embedder.model)
+    if recorded is None:
+        return new_default, "none recorded: the embedder's default"
+    if old_embedder is not None and old_embedder.differences(new_embedder):
+        old_default = chunking_for(old_embedder.provider, old_embedder.model)
+        if same_chunking(recorded, old_default):
+            if same_chunking(recorded, new_default):
+                return recorded, "the default of both embedders"
+            return new_default, "the new embedder's default replaces the old one's"
+    return recorded, "kept (pass --chunk-size to change it)"
+
+
 def _unfinished_targets(manager: IndexManager, source: str) -> list[tuple[str, dict[str, Any]]]:
     """Unaliased versions newer than `source` whose state says a migration from it is underway."""
     source_version = manager.version_of(source) or 0
@@ -209,16 +267,19 @@ def plan_reindex(
     embedder_changes = old_info.differences(new_info) if old_info else {"embedder": (None, "new")}
     needs_reembed = bool(embedder_changes)
 
+    old_chunking = manager.recorded_chunking(source)
+    new_chunking, chunking_note = plan_chunking(settings, old_info, new_info, old_chunking)
+
     unfinished = _unfinished_targets(manager, source)
     numbers = [manager.version_of(i) or 0 for i in manager.versions()]
     target_version = max(numbers, default=0) + 1
-    body = manager.render_body(target_version)
+    body = manager.render_body(target_version, chunking=new_chunking)
     fingerprint = body_fingerprint(body)
     resume, stale = False, None
     if unfinished:
         index, state = unfinished[-1]
         target_version = manager.version_of(index) or target_version
-        body = manager.render_body(target_version)
+        body = manager.render_body(target_version, chunking=new_chunking)
         fingerprint = body_fingerprint(body)
         if state.get("fingerprint") == fingerprint:
             resume = True
@@ -255,9 +316,13 @@ def plan_reindex(
         embedder_changes=embedder_changes,
         mapping_changes=mapping_changes,
         needs_reembed=needs_reembed,
+        old_chunking=old_chunking,
+        new_chunking=new_chunking,
+        chunking_note=chunking_note,
         analyzer_changed=_analyzers(live_mapping) != _analyzers(body["mappings"]),
         strategy=choose_copy_strategy(
-            capabilities if allow_server_reindex else None, needs_reembed
+            capabilities if allow_server_reindex else None,
+            needs_reembed or not same_chunking(old_chunking, new_chunking),
         ),
         estimated_chunks=stats["hits"]["total"]["value"],
         estimated_documents=stats["aggregations"]["docs"]["value"],
@@ -278,26 +343,54 @@ def _delete_unaliased(client: Elasticsearch, index: str) -> None:
     client.indices.delete(index=index)
 
 
+@dataclass
+class CatchUp:
+    passes: list[dict[str, int]]
+    last_pass_started: str
+    last_source: dict[str, tuple[Any, ...]]  # the source as the last pass saw it (key -> signature)
+
+
 def catch_up(
     client: Elasticsearch, source: str, target: str, copier: Copier, *, max_passes: int
-) -> tuple[list[dict[str, int]], str]:
-    """Diff passes until one finds nothing; returns the passes and the last pass's start time."""
+) -> CatchUp:
+    """Diff passes (chunks, or documents when re-chunking) until one finds nothing."""
     passes: list[dict[str, int]] = []
     started = now_iso()
+    src: dict[str, tuple[Any, ...]] = {}
     for _ in range(max_passes):
         started = now_iso()
         client.indices.refresh(index=f"{source},{target}")
-        src, dst = hash_map(client, source), hash_map(client, target)
+        src, dst = copier.snapshot(source), copier.snapshot(target)
         to_copy = [
-            i for i, v in src.items() if dst.get(i) != v and i not in copier.stats.failed_ids
+            k for k, v in src.items() if dst.get(k) != v and k not in copier.stats.failed_keys
         ]
-        to_delete = [i for i in dst if i not in src]
+        to_delete = [k for k in dst if k not in src]
         passes.append({"copied": len(to_copy), "deleted": len(to_delete)})
         if not to_copy and not to_delete:
             break
-        copier.copy_ids(source, to_copy)
-        copier.delete_ids(to_delete)
-    return passes, started
+        copier.copy_keys(source, to_copy)
+        copier.delete_keys(to_delete)
+    return CatchUp(passes, started, src)
+
+
+def reconcile_deletes(
+    client: Elasticsearch,
+    source: str,
+    target: str,
+    copier: Copier,
+    seen: dict[str, tuple[Any, ...]],
+) -> int:
+    """After the swap: delete from `target` what left `source` after the last catch-up pass.
+
+    A key is deleted only when the last pass saw it in the source, the source no longer has it,
+    and the target still holds exactly what was copied; anything written through the alias after
+    the swap carries a newer `indexed_at` and is kept.
+    """
+    client.indices.refresh(index=f"{source},{target}")
+    src, dst = copier.snapshot(source), copier.snapshot(target)
+    gone = [k for k, v in seen.items() if k not in src and dst.get(k) == v]
+    copier.delete_keys(gone)
+    return len(gone)
 
 
 def run_reindex(
@@ -332,7 +425,9 @@ def run_reindex(
             _delete_unaliased(client, stale)
     resume = plan.resume and not options.restart
     if not resume:
-        manager.create_version(version=plan.target_version, embedder=plan.new_embedder)
+        manager.create_version(
+            version=plan.target_version, embedder=plan.new_embedder, chunking=plan.new_chunking
+        )
         write_state(
             client,
             plan.target,
@@ -346,12 +441,10 @@ def run_reindex(
     dead = DeadLetter(options.dead_letter)
     counters = Counters()
     progress = progress or NoProgress()
-    spec = VectorSpec.from_embedder(plan.new_embedder)
-    copier = Copier(
+    copier = make_copier(
         client,
-        plan.target,
-        embedder=embedder if plan.needs_reembed else None,
-        vector_spec=spec,
+        plan,
+        embedder,
         dead=dead,
         counters=counters,
         batch_size=options.batch_size,
@@ -365,9 +458,10 @@ def run_reindex(
         else:
             copier.copy_index(plan.source)
         write_state(client, plan.target, status="catching_up")
-        result.catchup_passes, last_pass = catch_up(
+        caught = catch_up(
             client, plan.source, plan.target, copier, max_passes=options.max_catchup_passes
         )
+        result.catchup_passes, last_pass = caught.passes, caught.last_pass_started
         result.copy.update(copier.stats.to_dict())
         min_overlap = options.min_bm25_overlap
         if min_overlap is None:
@@ -380,6 +474,7 @@ def run_reindex(
             samples=options.verify_samples,
             min_bm25_overlap=min_overlap,
             min_knn_self_hits=options.min_knn_self_hits,
+            by_document=plan.needs_rechunk,
         )
         if not result.verify.ok:
             write_state(client, plan.target, status="verify_failed")
@@ -400,9 +495,11 @@ def run_reindex(
         ).isoformat()
         client.indices.refresh(index=plan.source)
         copier.copy_index(plan.source, since_query(cutoff), newer_only=True)
+        reconciled = reconcile_deletes(client, plan.source, plan.target, copier, caught.last_source)
         client.indices.refresh(index=plan.target)
         after = copier.stats.to_dict()
         result.post_swap = {k: after[k] - before[k] for k in after}
+        result.post_swap["deleted_since_last_pass"] = reconciled
     except (KeyboardInterrupt, EssearchError, ApiError, TransportError) as exc:
         what = "Ctrl-C" if isinstance(exc, KeyboardInterrupt) else f"{type(exc).__name__}: {exc}"
         if result.status == "swapped":
@@ -423,6 +520,33 @@ def run_reindex(
         dead.close()
         result.dead_letter = str(dead.path) if dead.path and dead.total else None
     return result
+
+
+def make_copier(
+    client: Elasticsearch,
+    plan: MigrationPlan,
+    embedder: Embedder,
+    **kwargs: Any,
+) -> Copier:
+    """Chunk by chunk when the chunking stays; document by document (re-chunking) when not."""
+    spec = VectorSpec.from_embedder(plan.new_embedder)
+    if plan.needs_rechunk:
+        return RechunkingCopier(
+            client,
+            plan.target,
+            chunker=Chunker(plan.new_chunking),
+            embedder=embedder,
+            reuse_vectors=not plan.needs_reembed,
+            vector_spec=spec,
+            **kwargs,
+        )
+    return Copier(
+        client,
+        plan.target,
+        embedder=embedder if plan.needs_reembed else None,
+        vector_spec=spec,
+        **kwargs,
+    )
 
 
 def _hook(options: ReindexOptions, stats: CopyStats) -> None:

@@ -5,7 +5,9 @@ current version's migration state (it served until the swap); `to=` names anothe
 Writes made through the alias after the swap exist only in the current version: they are counted
 (`indexed_at` at or after the swap, minus a margin for clock skew) and, with `catch_up=True`,
 copied back first — vectors as they are when both versions share the embedder, else re-embedded
-with an embedder that must match the previous version's recorded one.
+with an embedder that must match the previous version's recorded one. When the two versions cut
+documents differently, the documents written since the swap are re-chunked with the previous
+version's chunking (`RechunkingCopier`), which needs that embedder too.
 """
 
 from __future__ import annotations
@@ -18,12 +20,15 @@ from elasticsearch import Elasticsearch
 
 from essearch.embedders.base import Embedder
 from essearch.errors import ConfigurationError
+from essearch.index.chunking import chunking_for, same_chunking
 from essearch.index.definitions import VectorSpec
 from essearch.index.guard import check_model
 from essearch.index.manager import IndexManager
+from essearch.ingest.chunker import Chunker
 from essearch.ingest.failures import DeadLetter
 from essearch.ops.copier import Copier, since_query
 from essearch.ops.migration_state import IN_PROGRESS, now_iso, read_state, write_state
+from essearch.ops.rechunker import RechunkingCopier
 from essearch.settings import Settings
 
 
@@ -35,9 +40,15 @@ class RollbackPlan:
     swapped_at: str | None
     writes_since_swap: int
     same_embedder: bool
+    same_chunking: bool = True
+
+    @property
+    def needs_embedder(self) -> bool:
+        """Catching up needs an embedder: new vectors, or new chunks."""
+        return bool(self.writes_since_swap) and not (self.same_embedder and self.same_chunking)
 
     def to_dict(self) -> dict[str, Any]:
-        return dict(self.__dict__)
+        return {**self.__dict__, "needs_embedder": self.needs_embedder}
 
 
 @dataclass
@@ -109,6 +120,9 @@ def plan_rollback(
         swapped_at=swapped_at,
         writes_since_swap=writes,
         same_embedder=manager.recorded_model(current) == manager.recorded_model(previous),
+        same_chunking=same_chunking(
+            manager.recorded_chunking(current), manager.recorded_chunking(previous)
+        ),
     )
 
 
@@ -133,7 +147,7 @@ def rollback(
     result = RollbackResult(plan)
     if catch_up and plan.writes_since_swap:
         recorded = manager.recorded_model(plan.previous)
-        if not plan.same_embedder:
+        if plan.needs_embedder:
             if embedder is None:
                 raise ConfigurationError(
                     f"{plan.writes_since_swap} chunk(s) were written to {plan.current} after the "
@@ -145,13 +159,30 @@ def rollback(
             raise ConfigurationError(f"{plan.previous} records no embedder; cannot catch up")
         dead = DeadLetter(dead_letter)
         try:
-            copier = Copier(
-                client,
-                plan.previous,
-                embedder=None if plan.same_embedder else embedder,
-                vector_spec=VectorSpec.from_embedder(recorded),
-                dead=dead,
-            )
+            copier: Copier
+            spec = VectorSpec.from_embedder(recorded)
+            if plan.same_chunking:
+                copier = Copier(
+                    client,
+                    plan.previous,
+                    embedder=None if plan.same_embedder else embedder,
+                    vector_spec=spec,
+                    dead=dead,
+                )
+            else:
+                assert embedder is not None
+                chunking = manager.recorded_chunking(plan.previous) or chunking_for(
+                    recorded.provider, recorded.model
+                )
+                copier = RechunkingCopier(
+                    client,
+                    plan.previous,
+                    chunker=Chunker(chunking),
+                    embedder=embedder,
+                    reuse_vectors=plan.same_embedder,
+                    vector_spec=spec,
+                    dead=dead,
+                )
             copier.copy_index(
                 plan.current, since_query(_cutoff(plan.swapped_at, margin_s)), newer_only=True
             )

@@ -6,6 +6,9 @@
 3. Searches: a few sampled chunks are searched on both versions with BM25 (their own text); the
    top-k ids must overlap. With the new embedder, each sample's own vector must find the sample in
    the target's kNN top-k (self-retrieval), which catches vectors that landed on the wrong chunks.
+
+`by_document` (after re-chunking, when chunk ids and counts change by design): every document
+must be in both versions, and searches compare and find documents (`doc_id`), not chunks.
 """
 
 from __future__ import annotations
@@ -54,13 +57,13 @@ def count_mismatches(source: dict[str, int], target: dict[str, int]) -> list[tup
 
 
 def bm25_body(text: str, k: int) -> dict[str, Any]:
-    return {"size": k, "_source": False, "query": {"match": {TEXT_FIELD: text}}}
+    return {"size": k, "_source": [DOC_ID_FIELD], "query": {"match": {TEXT_FIELD: text}}}
 
 
 def knn_body(vector: list[float], k: int) -> dict[str, Any]:
     return {
         "size": k,
-        "_source": False,
+        "_source": [DOC_ID_FIELD],
         "knn": {
             "field": VECTOR_FIELD,
             "query_vector": vector,
@@ -103,8 +106,13 @@ class VerifyReport:
         return data
 
 
-def _ids(client: Elasticsearch, index: str, body: dict[str, Any]) -> list[str]:
-    return [h["_id"] for h in client.search(index=index, body=body)["hits"]["hits"]]
+def _ids(
+    client: Elasticsearch, index: str, body: dict[str, Any], *, by_document: bool = False
+) -> list[str]:
+    hits = client.search(index=index, body=body)["hits"]["hits"]
+    if by_document:
+        return list(dict.fromkeys(str((h.get("_source") or {}).get(DOC_ID_FIELD)) for h in hits))
+    return [h["_id"] for h in hits]
 
 
 def verify(
@@ -117,6 +125,7 @@ def verify(
     k: int = 10,
     min_bm25_overlap: float = 0.5,
     min_knn_self_hits: float = 0.8,
+    by_document: bool = False,
 ) -> VerifyReport:
     """Compare `target` with `source`; `report.problems` lists every reason not to swap."""
     client.indices.refresh(index=f"{source},{target}")
@@ -125,16 +134,20 @@ def verify(
     report.source_docs, report.target_docs = len(src_counts), len(dst_counts)
     report.source_chunks = client.count(index=source)["count"]
     report.target_chunks = client.count(index=target)["count"]
-    report.mismatched_docs = count_mismatches(src_counts, dst_counts)
-    if report.source_chunks != report.target_chunks:
-        report.problems.append(
-            f"{source} has {report.source_chunks} chunks, {target} has {report.target_chunks}"
-        )
+    if by_document:  # re-chunked: chunk counts differ by design; every document must be there
+        report.mismatched_docs = [
+            m for m in count_mismatches(src_counts, dst_counts) if not (m[1] and m[2])
+        ]
+    else:
+        report.mismatched_docs = count_mismatches(src_counts, dst_counts)
+        if report.source_chunks != report.target_chunks:
+            report.problems.append(
+                f"{source} has {report.source_chunks} chunks, {target} has {report.target_chunks}"
+            )
     if report.mismatched_docs:
         shown = ", ".join(f"{d} ({a} vs {b})" for d, a, b in report.mismatched_docs[:5])
-        report.problems.append(
-            f"{len(report.mismatched_docs)} document(s) have different chunk counts: {shown}"
-        )
+        what = "are missing from one version" if by_document else "have different chunk counts"
+        report.problems.append(f"{len(report.mismatched_docs)} document(s) {what}: {shown}")
     with_vector = client.count(index=target, query={"exists": {"field": VECTOR_FIELD}})["count"]
     report.chunks_without_vector = report.target_chunks - with_vector
     if report.chunks_without_vector:
@@ -153,9 +166,10 @@ def verify(
     for hit, vector in zip(hits, vectors, strict=True):
         text = (hit["_source"].get(TEXT_FIELD) or "")[:SAMPLE_QUERY_CHARS]
         entry: dict[str, Any] = {"id": hit["_id"]}
+        own = str(hit["_source"].get(DOC_ID_FIELD)) if by_document else hit["_id"]
         if text.strip():
-            before = _ids(client, source, bm25_body(text, k))
-            after = _ids(client, target, bm25_body(text, k))
+            before = _ids(client, source, bm25_body(text, k), by_document=by_document)
+            after = _ids(client, target, bm25_body(text, k), by_document=by_document)
             overlap = len(set(before) & set(after)) / len(before) if before else 1.0
             overlaps.append(overlap)
             entry["bm25_overlap"] = round(overlap, 3)
@@ -164,7 +178,7 @@ def verify(
                     f"BM25 sample {hit['_id']!r}: hits on {source}, none on {target}"
                 )
         if vector is not None:
-            found = hit["_id"] in _ids(client, target, knn_body(vector, k))
+            found = own in _ids(client, target, knn_body(vector, k), by_document=by_document)
             self_hits.append(found)
             entry["knn_self_hit"] = found
         report.samples.append(entry)
