@@ -34,7 +34,10 @@ def test_nested_env_variables(monkeypatch):
     monkeypatch.setenv("ESSEARCH_INDEX_NAME", "docs")
     monkeypatch.setenv("ESSEARCH_EMBEDDER_BATCH_SIZE", "16")
     monkeypatch.setenv("ESSEARCH_EMBEDDER_PROVIDER", "openai")
+    monkeypatch.setenv("ESSEARCH_INDEX_CHUNK_SIZE", "640")
+    monkeypatch.setenv("ESSEARCH_INDEX_CHUNK_OVERLAP", "64")
     s = load_settings()
+    assert (s.index.chunk_size, s.index.chunk_overlap) == (640, 64)
     assert s.es.url == ["http://a:9200", "https://b:9243"]
     assert s.es.request_timeout == 7.5
     assert s.index.name == "docs"
