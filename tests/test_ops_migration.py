@@ -616,3 +616,26 @@ def test_cli_reindex_chunk_size_dry_run_names_the_rechunking(
     assert "re-chunked" in text.output and "chunking: 24 tokens" in text.output
     bad = runner.invoke(main, ["reindex", "--chunk-size", "0", "--dry-run"], env=env)
     assert bad.exit_code != 0 and "--chunk-size" in bad.output
+
+
+def test_a_repeated_migration_takes_unchanged_texts_from_the_embedding_cache(
+    es_client, populated, new_embedder, fake_openai, tmp_path
+) -> None:
+    from essearch.embedders.cache import CachedEmbedder
+
+    settings = populated
+    name = settings.index.name
+    cached = CachedEmbedder(new_embedder, tmp_path / "cache.sqlite")
+    options = ReindexOptions(batch_size=16, dead_letter=tmp_path / "dead.jsonl")
+    first = run_reindex(es_client, settings, cached, options=options)
+    assert first.status == "swapped" and fake_openai.calls > 0
+    # go back, drop the new version, and migrate again: the same (model, text) pairs
+    rollback(es_client, settings, catch_up=False)
+    gc(es_client, settings, plan_gc(es_client, settings))
+    assert not es_client.indices.exists(index=f"{name}-v2")
+    calls_before = fake_openai.calls
+    second = run_reindex(es_client, settings, cached, options=options)
+    assert second.status == "swapped", second.to_dict()
+    assert second.copy["embedded"] == first.copy["embedded"] > 0
+    assert fake_openai.calls == calls_before  # every vector came from the cache
+    assert cached.stats.hits >= second.copy["embedded"]
