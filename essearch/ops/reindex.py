@@ -450,7 +450,8 @@ def run_reindex(
         batch_size=options.batch_size,
         on_batch=lambda stats: (progress.update(counters.snapshot()), _hook(options, stats)),
     )
-    progress.start(plan.estimated_chunks)
+    # the bar counts what the copier reads: documents when re-chunking, chunks otherwise
+    progress.start(plan.estimated_documents if plan.needs_rechunk else plan.estimated_chunks)
     try:
         if plan.strategy == "server" and not resume:
             response = server_reindex(client, plan.source, plan.target)
