@@ -54,7 +54,7 @@ def test_init_then_rerun_then_changed_definition(env, es_client, index_name):
 
 
 def test_status_json(env, es_client, index_name):
-    assert run(env, "init").exit_code == 0
+    assert run(env, "init", "--chunk-size", "120", "--chunk-overlap", "10").exit_code == 0
     result = run(env, "status", "--json")
     assert result.exit_code == 0, result.output
     report = json.loads(result.output)
@@ -66,10 +66,11 @@ def test_status_json(env, es_client, index_name):
     assert entry["index"] == f"{index_name}-v1"
     assert entry["recorded"]["dims"] == 384
     assert entry["docs"] == 0
+    assert (entry["chunking"]["size"], entry["chunking"]["overlap"]) == (120, 10)
 
     table = run(env, "status")
     assert table.exit_code == 0, table.output
-    assert f"{index_name}-v1" in table.output
+    assert f"{index_name}-v1" in table.output and "120/10 tokens" in table.output
 
     mismatch = run(env, "status", "--json", ESSEARCH_EMBEDDER_DIMENSIONS="256")
     assert mismatch.exit_code == 0

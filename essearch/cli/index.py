@@ -156,7 +156,8 @@ def status(as_json: bool, dims: int | None) -> None:
     if not report["exists"]:
         console.print(f"alias {report['name']!r} does not exist; run `essearch init`")
     table = Table(title=f"Index {report['name']}")
-    for column in ("alias", "index", "docs", "size", "health", "embedder recorded", "check"):
+    columns = ("alias", "index", "docs", "size", "health", "embedder recorded", "chunking", "check")
+    for column in columns:
         table.add_column(column)
     configured_text = _show_embedder(report["configured"])
     for alias in report["aliases"]:
@@ -174,6 +175,7 @@ def status(as_json: bool, dims: int | None) -> None:
                 _human_bytes(info.get("size_bytes")),
                 str(info.get("health", "-")),
                 _show_embedder(info.get("recorded")),
+                _show_chunking(info.get("chunking")),
                 check,
             )
     console.print(table)
@@ -183,6 +185,12 @@ def status(as_json: bool, dims: int | None) -> None:
         console.print(f"versions behind no alias: {', '.join(unaliased)}")
     if report["mismatch"]:
         sys.exit(1)
+
+
+def _show_chunking(chunking: dict[str, Any] | None) -> str:
+    if not chunking:
+        return "-"
+    return f"{chunking.get('size')}/{chunking.get('overlap')} {chunking.get('unit')}"
 
 
 def _human_bytes(size: int | None) -> str:

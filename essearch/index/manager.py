@@ -105,6 +105,7 @@ class IndexInfo:
     health: str | None
     recorded: EmbedderInfo | None
     mismatch: list[str] = field(default_factory=list)
+    chunking: dict[str, Any] | None = None  # `_meta.essearch.chunking` as recorded
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
@@ -658,6 +659,7 @@ class IndexManager:
         table = self._alias_table()
         stats: dict[str, dict[str, Any]] = {}
         recorded: dict[str, EmbedderInfo | None] = {}
+        chunking: dict[str, Any] = {}
         if table:
             rows = self.client.cat.indices(
                 index=list(table), format="json", bytes="b", h="index,health,docs.count,store.size"
@@ -665,6 +667,9 @@ class IndexManager:
             stats = {row["index"]: row for row in rows}
             mappings = self.client.indices.get_mapping(index=list(table)).body
             recorded = {i: model_from_mapping(m) for i, m in mappings.items()}
+            chunking = {
+                i: (meta_from_mapping(m) or {}).get("chunking") for i, m in mappings.items()
+            }
         versions = []
         for index, aliases in table.items():
             row = stats.get(index, {})
@@ -687,6 +692,7 @@ class IndexManager:
                     health=row.get("health"),
                     recorded=info,
                     mismatch=mismatch,
+                    chunking=chunking.get(index),
                 )
             )
         aliases = {
