@@ -110,6 +110,21 @@ def write_docs(client, settings, embedder, docs, tmp_path):
     return ingest(docs, settings=settings, client=client, embedder=embedder, options=options)
 
 
+def fail_after(embedder, calls: int):
+    """Make `embedder.embed_documents` raise after `calls` calls; returns the real method."""
+    real = embedder.embed_documents
+    count = {"n": 0}
+
+    def dies(texts):
+        count["n"] += 1
+        if count["n"] > calls:
+            raise EmbeddingError("embedding server went away")
+        return real(texts)
+
+    embedder.embed_documents = dies
+    return real
+
+
 def alias_target(client, alias: str) -> list[str]:
     return sorted(client.indices.get_alias(name=alias).body)
 
@@ -225,16 +240,7 @@ def test_killed_migration_leaves_old_version_serving_and_resumes(
 ) -> None:
     settings = populated
     name = settings.index.name
-    real = new_embedder.embed_documents
-    calls = {"n": 0}
-
-    def dies_after_two_batches(texts):
-        calls["n"] += 1
-        if calls["n"] > 2:
-            raise EmbeddingError("embedding server went away")
-        return real(texts)
-
-    new_embedder.embed_documents = dies_after_two_batches
+    real = fail_after(new_embedder, calls=2)
     options = ReindexOptions(batch_size=8, dead_letter=tmp_path / "dead.jsonl")
     first = run_reindex(es_client, settings, new_embedder, options=options)
     assert first.status == "interrupted" and "embedding server went away" in first.interrupted
@@ -510,16 +516,7 @@ def test_new_embedder_with_another_default_rechunks_and_a_killed_run_resumes(
     assert (plan.new_chunking.unit, plan.new_chunking.size) == ("chars", 1500)
     assert any(line.startswith("chunking: 200 tokens") for line in plan.describe())
 
-    real = new_embedder.embed_documents
-    calls = {"n": 0}
-
-    def dies_after_one_batch(texts):
-        calls["n"] += 1
-        if calls["n"] > 1:
-            raise EmbeddingError("embedding server went away")
-        return real(texts)
-
-    new_embedder.embed_documents = dies_after_one_batch
+    real = fail_after(new_embedder, calls=1)
     options = ReindexOptions(batch_size=8, dead_letter=tmp_path / "dead.jsonl")
     first = run_reindex(es_client, settings, new_embedder, options=options, plan=plan)
     assert first.status == "interrupted" and alias_target(es_client, index_name) == [
