@@ -464,6 +464,7 @@ def test_rechunking_migration_cuts_every_document_as_a_fresh_ingest_would(
     assert result.status == "swapped", result.to_dict()
     assert during["alias"] == [f"{name}-v1"] and len(during["knn"]) == 3 and during["ingest"].ok
     assert result.verify.ok and result.verify.knn_self_hits == 1.0
+    assert result.verify.bm25_self_hits == 1.0 and result.verify.bm25_overlap is not None
     assert result.catchup_passes[0]["copied"] >= 2 and result.catchup_passes[0]["deleted"] == 1
     # every document is cut exactly as `ingest` cuts it with the new chunking: same ids
     final_docs = [d for d in docs if d["id"] not in {"d2", "d5"}] + [changed, late]

@@ -78,7 +78,7 @@ class ReindexOptions:
     restart: bool = False  # delete an unfinished target and start clean
     force: bool = False  # migrate even when nothing changes
     verify_samples: int = 5
-    min_bm25_overlap: float | None = None  # None: 0.5, or 0 when the analyzer changes
+    min_bm25_overlap: float | None = None  # None: 0.5, or 0 when the analyzer/chunking changes
     min_knn_self_hits: float = 0.8
     max_catchup_passes: int = 5
     catchup_margin_s: float = 300.0
@@ -466,7 +466,8 @@ def run_reindex(
         result.copy.update(copier.stats.to_dict())
         min_overlap = options.min_bm25_overlap
         if min_overlap is None:
-            min_overlap = 0.0 if plan.analyzer_changed else 0.5
+            # another analyzer or other chunk lengths change BM25 rankings by design
+            min_overlap = 0.0 if plan.analyzer_changed or plan.needs_rechunk else 0.5
         result.verify = verify(
             client,
             plan.source,

@@ -8,7 +8,9 @@
    the target's kNN top-k (self-retrieval), which catches vectors that landed on the wrong chunks.
 
 `by_document` (after re-chunking, when chunk ids and counts change by design): every document
-must be in both versions, and searches compare and find documents (`doc_id`), not chunks.
+must be in both versions, and searches compare and find documents (`doc_id`), not chunks. Other
+chunk lengths change BM25's length normalisation, so the BM25 check becomes self-retrieval too:
+each sample's text must find its own document in the target's top-k.
 """
 
 from __future__ import annotations
@@ -92,6 +94,7 @@ class VerifyReport:
     chunks_without_vector: int = 0
     samples: list[dict[str, Any]] = field(default_factory=list)
     bm25_overlap: float | None = None
+    bm25_self_hits: float | None = None  # by_document only
     knn_self_hits: float | None = None
     problems: list[str] = field(default_factory=list)
 
@@ -158,6 +161,7 @@ def verify(
     hits = client.search(index=source, body=sample_body(samples))["hits"]["hits"]
     overlaps: list[float] = []
     self_hits: list[bool] = []
+    bm25_found: list[bool] = []
     vectors = (
         embedder.embed_documents([embed_text(h["_source"]) for h in hits])
         if embedder is not None and hits
@@ -173,6 +177,9 @@ def verify(
             overlap = len(set(before) & set(after)) / len(before) if before else 1.0
             overlaps.append(overlap)
             entry["bm25_overlap"] = round(overlap, 3)
+            if by_document:
+                bm25_found.append(own in after)
+                entry["bm25_self_hit"] = own in after
             if before and not after:
                 report.problems.append(
                     f"BM25 sample {hit['_id']!r}: hits on {source}, none on {target}"
@@ -188,6 +195,12 @@ def verify(
             report.problems.append(
                 f"BM25 results overlap {report.bm25_overlap:.2f} < {min_bm25_overlap} "
                 f"between {source} and {target}"
+            )
+    if bm25_found:
+        report.bm25_self_hits = round(sum(bm25_found) / len(bm25_found), 3)
+        if report.bm25_self_hits < min_knn_self_hits:
+            report.problems.append(
+                f"BM25 self-retrieval {report.bm25_self_hits:.2f} < {min_knn_self_hits} on {target}"
             )
     if self_hits:
         report.knn_self_hits = round(sum(self_hits) / len(self_hits), 3)
