@@ -284,14 +284,16 @@ def resolve_chunking(
         return manager.recorded_chunking(index) or chunking_for(info.provider, info.model)
     try:
         recorded = manager.recorded_chunking(index)
-    except ConfigurationError:  # a token config whose tokenizer is missing here: replaced below
-        recorded = None
+    except ConfigurationError:  # a token config whose tokenizer is missing here
         if not index_empty:
             raise
-    if recorded is None or same_chunking(recorded, explicit):
+        recorded = None  # replaced below
+    if recorded is not None and same_chunking(recorded, explicit):
         return explicit
     if index_empty:
         manager.record_chunking(index, explicit)
+        return explicit
+    if recorded is None:  # made before chunking was recorded: nothing to compare with
         return explicit
     raise ConfigurationError(
         f"index {index!r} holds chunks of {recorded.describe()}; this run asks for "
