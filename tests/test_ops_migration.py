@@ -399,13 +399,18 @@ BIGGER = replace(default_config("local", None), size=64, overlap=8)
 
 
 def long_corpus(n: int) -> list[dict[str, Any]]:
-    """Documents of several 24-token chunks (paragraphs, sentences, Chinese too)."""
+    """Documents of several 24-token chunks (paragraphs, sentences, Chinese too); no two chunks
+    share their text, so every sample of verify can find its own document."""
+    topics = ["volcanoes erupt lava", "penguins swim in cold seas", "compilers parse source code"]
     docs = []
-    for i, doc in enumerate(corpus(n)):
-        extra = "\n\nA second paragraph adds detail about the same topic, with a few clauses."
+    for i in range(n):
+        text = f"Passage {i} is about {topics[i % 3]}. " + " ".join(
+            f"Sentence {j} of passage {i} adds detail number {i * 10 + j}." for j in range(i % 4)
+        )
+        text += f"\n\nA second paragraph of passage {i} adds {i}7{i} more, with a few clauses."
         if i % 4 == 3:
-            extra += "\n\n火山喷发时，岩浆从地壳深处涌出。冷却后形成玄武岩，覆盖大片土地。"
-        docs.append({**doc, "text": doc["text"] + extra})
+            text += f"\n\n第{i}号火山喷发时，岩浆从地壳深处涌出。冷却后形成玄武岩，覆盖大片土地。"
+        docs.append({"id": f"d{i}", "title": f"Doc {i}", "text": text})
     return docs
 
 
@@ -431,7 +436,8 @@ def test_rechunking_migration_cuts_every_document_as_a_fresh_ingest_would(
     es_client, index_name, settings_for, local_embedder, tmp_path
 ) -> None:
     settings = settings_for(index_name)
-    docs = long_corpus(16)
+    short = {"id": "short", "title": "Short", "text": "A short note about basalt."}
+    docs = [*long_corpus(16), short]  # `short` is one chunk at either size: its vector is kept
     assert write_docs(es_client, settings, local_embedder, docs, tmp_path).ok
     name, write_alias = index_name, write_alias_for(index_name)
     before = chunks_by_id(es_client, name)
@@ -470,12 +476,17 @@ def test_rechunking_migration_cuts_every_document_as_a_fresh_ingest_would(
     final_docs = [d for d in docs if d["id"] not in {"d2", "d5"}] + [changed, late]
     after = chunks_by_id(es_client, name)
     assert set(after) == expected_ids(final_docs, BIGGER)
-    assert len(after) < len(before)  # fewer, larger chunks
+    kept = {d["id"] for d in docs} - {"d2", "d5"}
+    assert sum(s["doc_id"] in kept for s in after.values()) < sum(
+        s["doc_id"] in kept for s in before.values()
+    )  # fewer, larger chunks
     assert all(s["content_hash"] for s in after.values()) and "d5" not in {
         s["doc_id"] for s in after.values()
     }
     # vectors of chunks whose text did not change were kept, only the others embedded
-    assert 0 < result.copy["embedded"] < len(after)
+    unchanged = set(before) & set(after)  # same document, position and text
+    assert unchanged and result.copy["embedded"] > 0
+    assert result.copy["indexed"] - result.copy["embedded"] >= len(unchanged)
     # the new version records its chunking; ingest follows it and finds nothing to do
     manager = IndexManager(es_client, settings)
     assert manager.recorded_chunking(f"{name}-v2").size == 64
