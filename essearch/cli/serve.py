@@ -8,7 +8,7 @@ import tempfile
 
 import click
 
-from essearch.cli._common import err_console, get_settings
+from essearch.cli._common import get_settings
 
 
 def is_loopback(host: str) -> bool:
@@ -45,13 +45,14 @@ def serve(host: str | None, port: int | None, workers: int | None) -> None:
             "set keys, or listen on loopback (--host 127.0.0.1)"
         )
     served = ", ".join(settings.serve.indices or [settings.index.name])
-    err_console.print(f"essearch serve: http://{host}:{port} (indices: {served})")
+    click.echo(f"essearch serve: http://{host}:{port} (indices: {served})", err=True)
     if keys:
-        err_console.print(f"auth: {len(keys)} API key(s) configured; Bearer required")
+        click.echo(f"auth: {len(keys)} API key(s) configured; Bearer required", err=True)
     else:
-        err_console.print(
+        click.echo(
             "auth: no API keys configured (ESSEARCH_SERVE_API_KEYS), so listening on loopback "
-            "only and not checking requests"
+            "only and not checking requests",
+            err=True,
         )
     log_level = settings.log_level.lower()
     if workers > 1:

@@ -41,9 +41,19 @@ class ServeContext:
         self.embedder_info: EmbedderInfo | None = None
         self.model_error: str | None = None
         self._searchers: dict[str, AsyncSearchClient] = {}
+        self.ready = asyncio.Event()
+        self._warmup: asyncio.Task[None] | None = None
 
     # -- lifecycle --------------------------------------------------------------------------
     async def start(self) -> None:
+        """Begin warming up in the background: /healthz answers at once, /readyz when warm."""
+        self.ready = asyncio.Event()
+        self._warmup = asyncio.create_task(self._warm_up())
+
+    async def wait_ready(self, timeout: float | None = None) -> None:
+        await asyncio.wait_for(self.ready.wait(), timeout)
+
+    async def _warm_up(self) -> None:
         """Load the model (in a thread) and probe the cluster; failures are reported by /readyz."""
         try:
             self.embedder_info = await asyncio.to_thread(self._load_embedder)
@@ -54,6 +64,7 @@ class ServeContext:
             self.capabilities = await probe_async(self.client)
         except Exception as exc:  # the cluster may come up later; /readyz says so
             log.warning("cluster not reachable at startup: %s", exc)
+        self.ready.set()
 
     def _load_embedder(self) -> EmbedderInfo:
         if self._embedder is None:
@@ -63,6 +74,8 @@ class ServeContext:
         return self._embedder.info  # dims probe = one forward pass: the model is warm after it
 
     async def close(self) -> None:
+        if self._warmup is not None and not self._warmup.done():
+            self._warmup.cancel()
         if self._owns_client:
             await self.client.close()
         if self._sync_client is not None:
@@ -104,11 +117,12 @@ class ServeContext:
             searcher = AsyncSearchClient(
                 self.settings,
                 client=self.client,
-                embedder=self.embedder if self._embedder is not None else None,
+                embedder=self._embedder,
                 capabilities=self.capabilities,
                 index=alias,
             )
-            self._searchers[alias] = searcher
+            if self._embedder is not None:  # else a BM25-only client until the model is loaded
+                self._searchers[alias] = searcher
         return searcher
 
     def settings_for(self, alias: str) -> Settings:
