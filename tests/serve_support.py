@@ -117,8 +117,10 @@ def running_server(app: Any, port: int) -> Iterator[str]:
     thread = threading.Thread(target=server.run, name="uvicorn-test", daemon=True)
     thread.start()
     base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
+    deadline = time.monotonic() + 180
     while True:
+        if not thread.is_alive():
+            raise RuntimeError(f"the test server on port {port} stopped while starting")
         try:
             if httpx.get(base + "/readyz", timeout=2).status_code == 200:
                 break

@@ -137,7 +137,7 @@ function column(title, body, result) {
   col.id = "col-" + title;
   const timings = result.explain ? result.explain.timings : null;
   const took = timings ? `${timings.total_ms.toFixed(1)} ms` : "";
-  col.innerHTML = `<h2>${escapeHTML(title)} <small>${escapeHTML(result.strategy)} · ${result.total ?? "?"} hits · ${took}</small></h2>`;
+  col.innerHTML = `<h2>${escapeHTML(title)} <small>${escapeHTML(result.strategy)} · ${result.total ?? "?"} hit${result.total === 1 ? "" : "s"} · ${took}</small></h2>`;
   if (!result.hits.length) col.insertAdjacentHTML("beforeend", `<p class="hint">no hits</p>`);
   for (const hit of result.hits) {
     const meta = Object.entries(hit.metadata || {}).slice(0, 4).map(([k, v]) => `${escapeHTML(k)}=${escapeHTML(JSON.stringify(v))}`).join(" ");
