@@ -221,3 +221,20 @@ def test_cli_refuses_a_public_address_without_keys(monkeypatch, caplog):
     assert result.exit_code == 1
     assert "refusing to listen on 0.0.0.0" in result.output
     assert "Traceback" not in result.output
+
+
+def test_compose_has_the_serve_service():
+    from pathlib import Path
+
+    import yaml
+
+    spec = yaml.safe_load(
+        (Path(__file__).resolve().parent.parent / "docker-compose.yml").read_text()
+    )
+    service = spec["services"]["essearch"]
+    assert "essearch" in service["build"]["dockerfile_inline"]
+    assert '"serve", "--host", "0.0.0.0"' in service["build"]["dockerfile_inline"]
+    assert service["environment"]["ESSEARCH_ES_URL"] == "http://elasticsearch:9200"
+    assert "ESSEARCH_SERVE_API_KEYS" in service["environment"]
+    assert service["depends_on"]["elasticsearch"]["condition"] == "service_healthy"
+    assert "/healthz" in " ".join(service["healthcheck"]["test"])
