@@ -444,6 +444,20 @@ def test_body_size_limit(keyed_app, alias):
     big = {"query": "x" * 5000, "index": alias}
     response = keyed_app.post("/v1/search", json=big, headers=bearer(KEY))
     assert response.status_code == 413
+    assert "ESSEARCH_SERVE_MAX_BODY_BYTES" in response.json()["error"]["message"]
+
+    def chunked():  # no Content-Length: counted while it streams
+        yield b'{"query": "'
+        for _ in range(10):
+            yield b"x" * 1000
+        yield b'"}'
+
+    streamed = keyed_app.post(
+        "/v1/search",
+        content=chunked(),
+        headers={**bearer(KEY), "Content-Type": "application/json"},
+    )
+    assert streamed.status_code == 413
 
 
 def test_keys_never_reach_logs_or_responses(keyed_app, alias, caplog):

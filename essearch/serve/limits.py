@@ -13,10 +13,6 @@ from fastapi.exceptions import RequestValidationError
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 
-class BodyTooLarge(Exception):
-    pass
-
-
 class BodyLimitMiddleware:
     def __init__(self, app: ASGIApp, max_bytes: int) -> None:
         self.app = app
@@ -31,28 +27,26 @@ class BodyLimitMiddleware:
                 await self._too_large(send)
                 return
         seen = 0
-        started = False
+        refused = False
 
         async def limited_receive() -> Message:
-            nonlocal seen
+            # A body without Content-Length (chunked) is counted as it arrives; past the limit
+            # the 413 goes out at once and the app is told the client left.
+            nonlocal seen, refused
             message = await receive()
-            if message["type"] == "http.request":
+            if message["type"] == "http.request" and not refused:
                 seen += len(message.get("body", b""))
                 if seen > self.max_bytes:
-                    raise BodyTooLarge
+                    refused = True
+                    await self._too_large(send)
+                    return {"type": "http.disconnect"}
             return message
 
-        async def tracking_send(message: Message) -> None:
-            nonlocal started
-            if message["type"] == "http.response.start":
-                started = True
-            await send(message)
+        async def guarded_send(message: Message) -> None:
+            if not refused:  # after a 413 nothing else may be sent
+                await send(message)
 
-        try:
-            await self.app(scope, limited_receive, tracking_send)
-        except BodyTooLarge:
-            if not started:
-                await self._too_large(send)
+        await self.app(scope, limited_receive, guarded_send)
 
     async def _too_large(self, send: Send) -> None:
         payload = json.dumps(
