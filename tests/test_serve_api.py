@@ -507,3 +507,23 @@ def test_essearch_serve_runs_from_one_command(es_url, alias, open_app):
         process.terminate()
         _out, err = process.communicate(timeout=30)
     assert "loopback only" in err
+
+
+def test_cors_is_off_by_default_and_on_for_listed_origins(
+    open_app, alias, settings_for_module, local_embedder
+):
+    preflight = {
+        "Origin": "https://evil.example",
+        "Access-Control-Request-Method": "POST",
+        "Access-Control-Request-Headers": "authorization,content-type",
+    }
+    response = open_app.options("/v1/search", headers=preflight)
+    assert "access-control-allow-origin" not in response.headers
+    settings = settings_for_module(alias, serve={"cors_origins": "https://app.example"})
+    with TestClient(create_app(settings, embedder=local_embedder)) as client:
+        allowed = client.options(
+            "/v1/search", headers={**preflight, "Origin": "https://app.example"}
+        )
+        assert allowed.headers["access-control-allow-origin"] == "https://app.example"
+        refused = client.options("/v1/search", headers=preflight)
+        assert "access-control-allow-origin" not in refused.headers
