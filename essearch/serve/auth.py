@@ -26,6 +26,8 @@ from essearch.settings import ServeKey
 #: Routes reachable without a key.
 OPEN_PATHS = frozenset({"/healthz"})
 DIFY_PATH = "/retrieval"
+#: Pages a person opens in a browser: a 401 there asks for the key as a Basic-auth password.
+BROWSER_PAGES = frozenset({"/", "/playground", "/docs", "/redoc"})
 
 
 @dataclass(frozen=True)
@@ -137,9 +139,8 @@ async def _reject(scope: Scope, send: Send, failure: AuthFailure, *, dify: bool)
         status = 401
         body = {"error": {"type": "unauthorized", "message": str(failure)}}
         challenge = b'Bearer realm="essearch"'
-        if scope.get("path") in ("/", "/playground") or str(scope.get("path", "")).startswith(
-            "/playground/"
-        ):
+        path = str(scope.get("path", ""))
+        if path in BROWSER_PAGES or path.startswith("/playground/"):
             challenge = b'Basic realm="essearch (the password is your API key)"'
         headers.append((b"www-authenticate", challenge))
     payload = json.dumps(body).encode()
