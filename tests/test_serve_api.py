@@ -527,3 +527,44 @@ def test_cors_is_off_by_default_and_on_for_listed_origins(
         assert allowed.headers["access-control-allow-origin"] == "https://app.example"
         refused = client.options("/v1/search", headers=preflight)
         assert "access-control-allow-origin" not in refused.headers
+
+
+def test_a_long_ingest_never_blocks_the_event_loop(es_url, es_client, local_embedder):
+    """While a batch is chunked, embedded and indexed (in a worker thread), the same server
+    keeps answering: /healthz replies arrive before the ingest's own reply."""
+    import threading
+
+    from serve_support import running_server
+
+    from essearch.settings import Settings
+
+    alias = unique_name("serve-loop")
+    settings = Settings(es={"url": es_url}, index={"name": alias, "replicas": 0})
+    documents = [
+        {"id": f"n{i}", "text": f"Note {i}: " + "solar panels and cooling systems " * 12}
+        for i in range(60)
+    ]
+    order: list[str] = []
+    try:
+        with running_server(create_app(settings, embedder=local_embedder), free_port()) as base:
+
+            def add() -> None:
+                response = httpx.post(
+                    f"{base}/v1/indices/{alias}/documents",
+                    json={"documents": documents},
+                    timeout=600,
+                )
+                order.append(f"ingest {response.status_code} {response.json()['documents']}")
+
+            ingest_thread = threading.Thread(target=add)
+            ingest_thread.start()
+            time.sleep(0.5)  # the ingest is under way
+            while ingest_thread.is_alive():
+                if httpx.get(f"{base}/healthz", timeout=30).status_code == 200:
+                    order.append("healthz")
+                time.sleep(0.2)
+            ingest_thread.join()
+    finally:
+        cleanup(es_client, alias)
+    assert order[-1] == "ingest 200 60", order
+    assert order.count("healthz") >= 2, order
