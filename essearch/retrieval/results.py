@@ -56,6 +56,7 @@ class Timings(BaseModel):
     es_took_ms: float = 0.0
     es_roundtrip_ms: float = 0.0
     fusion_ms: float = 0.0
+    rerank_ms: float = 0.0
     total_ms: float = 0.0
 
 
