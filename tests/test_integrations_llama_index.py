@@ -54,7 +54,7 @@ def test_retrieve_returns_scored_nodes(settings: Any, local_embedder: Any) -> No
     # essearch's bookkeeping stays out of what the LLM reads
     assert "essearch" not in top.node.get_content(metadata_mode="llm")
     filtered = EssearchLlamaRetriever(
-        settings, embedder=local_embedder, filter={"metadata.k": 2}, similarity_top_k=3
+        settings, embedder=local_embedder, filter={"metadata.k": "b"}, similarity_top_k=3
     ).retrieve("cats that purr")
     assert [n.node.metadata["doc_id"] for n in filtered] == ["ocean"]
     retriever.close()
