@@ -35,7 +35,7 @@ class EmbedderInfo:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> EmbedderInfo:
-        fields = {k: data.get(k) for k in cls.__dataclass_fields__ if k in data}
+        fields: dict[str, Any] = {k: data[k] for k in cls.__dataclass_fields__ if k in data}
         return cls(**fields)
 
     def differences(self, other: EmbedderInfo) -> dict[str, tuple[Any, Any]]:

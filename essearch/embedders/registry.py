@@ -43,7 +43,7 @@ def embedder_class(name: str) -> type[Embedder]:
             f"unknown embedder provider {name!r}; known: {', '.join(available_providers())}"
         )
     module_name, _, attr = _BUILTIN[name].partition(":")
-    cls = getattr(importlib.import_module(module_name), attr)
+    cls: type[Embedder] = getattr(importlib.import_module(module_name), attr)
     _REGISTRY.setdefault(name, cls)
     return cls
 
@@ -94,7 +94,7 @@ def create_embedder(
     extra: dict[str, Any] = {}
     if embedder_settings.provider == "elasticsearch":
         extra = {"client": client, "full_settings": full}
-    embedder = cls.from_settings(embedder_settings, **extra)  # type: ignore[attr-defined]
+    embedder: Embedder = cls.from_settings(embedder_settings, **extra)  # type: ignore[attr-defined]
     if embedder_settings.cache_path is not None:
         from essearch.embedders.cache import CachedEmbedder
 
