@@ -207,7 +207,7 @@ class _ItemError(ApiError):
         super().__init__(message=str(body.get("error")), meta=None, body=body)  # type: ignore[arg-type]
 
     @property
-    def status_code(self) -> int:  # type: ignore[override]
+    def status_code(self) -> int:
         return self._status
 
 

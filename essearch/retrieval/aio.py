@@ -8,6 +8,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Generator
 from typing import Any
 
+from elastic_transport import HttpxAsyncHttpNode
 from elasticsearch import ApiError, AsyncElasticsearch, NotFoundError
 
 from essearch.embedders.base import Embedder
@@ -30,7 +31,7 @@ def _async_client(settings: Settings) -> AsyncElasticsearch:
     except ValueError as exc:
         if "aiohttp" not in str(exc):
             raise
-        return AsyncElasticsearch(**client_kwargs(settings.es), node_class="httpxasync")
+        return AsyncElasticsearch(**client_kwargs(settings.es), node_class=HttpxAsyncHttpNode)
 
 
 class AsyncSearchClient:
@@ -210,4 +211,5 @@ class AsyncSearchClient:
                 else:
                     op = flow.send(result)
         except StopIteration as stop:
-            return stop.value
+            outcome: SearchResult = stop.value
+            return outcome

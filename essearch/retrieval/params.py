@@ -76,7 +76,9 @@ class SearchParams(BaseModel):
         return self
 
     @classmethod
-    def make(cls, query: str | None = None, *, filter: FilterLike = None, **kwargs: Any):
+    def make(
+        cls, query: str | None = None, *, filter: FilterLike = None, **kwargs: Any
+    ) -> SearchParams:
         """Validate; every problem becomes one SearchError naming the parameter and value."""
         if "from" in kwargs:
             kwargs["from_"] = kwargs.pop("from")

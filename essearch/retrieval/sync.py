@@ -190,4 +190,5 @@ class SearchClient:
                 else:
                     op = flow.send(result)
         except StopIteration as stop:
-            return stop.value
+            outcome: SearchResult = stop.value
+            return outcome
