@@ -387,10 +387,11 @@ def similar_flow(
         raise SearchError(
             f"reading {doc_id!r} from {state.index!r}: {api_error_message(exc)}"
         ) from None
-    vectors = [
-        (hit.get("_source") or {}).get(schema.VECTOR_FIELD) for hit in stored["hits"]["hits"]
-    ]
-    vectors = [v for v in vectors if v]
+    vectors: list[list[float]] = []
+    for hit in stored["hits"]["hits"]:
+        vector = (hit.get("_source") or {}).get(schema.VECTOR_FIELD)
+        if vector:
+            vectors.append([float(x) for x in vector])
     if not vectors:
         raise SearchError(
             f"document {doc_id!r} not found in {state.index!r} (or it has no vectors)"
