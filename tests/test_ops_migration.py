@@ -22,8 +22,8 @@ from essearch.embedders.openai_backend import OpenAIEmbedder
 from essearch.errors import ConfigurationError, EmbeddingError
 from essearch.es.capabilities import probe
 from essearch.index import IndexManager
+from essearch.index.chunking import default_config
 from essearch.index.schema import write_alias_for
-from essearch.ingest.chunker import default_config
 from essearch.ingest.pipeline import IngestOptions, ingest
 from essearch.ops import (
     ReindexOptions,

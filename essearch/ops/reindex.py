@@ -50,8 +50,9 @@ from essearch.errors import ConfigurationError, EssearchError
 from essearch.es.capabilities import Capabilities, probe
 from essearch.index.chunking import ChunkerConfig, chunking_for, same_chunking
 from essearch.index.definitions import VectorSpec
+from essearch.index.diff import body_fingerprint, compare_body
 from essearch.index.guard import describe
-from essearch.index.manager import IndexManager, body_fingerprint, compare_body
+from essearch.index.manager import IndexManager
 from essearch.ingest.chunker import Chunker
 from essearch.ingest.failures import DeadLetter
 from essearch.ingest.progress import Counters, NoProgress, ProgressView
