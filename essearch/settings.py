@@ -123,6 +123,19 @@ class EmbedderSettings(BaseModel):
         return value
 
 
+class RerankSettings(BaseModel):
+    """The optional rerank stage (`search --rerank`): which cross-encoder, how many candidates."""
+
+    provider: Literal["tei", "cohere", "cross-encoder", "elasticsearch"] = "tei"
+    base_url: str | None = Field(None, description="TEI or Cohere/Jina-compatible server URL.")
+    model: str | None = Field(None, description="Model name (cohere) or directory (cross-encoder).")
+    api_key: SecretStr | None = None
+    inference_id: str | None = Field(None, description="Elasticsearch rerank inference endpoint.")
+    top_n: int = Field(50, ge=1, le=1000, description="Candidates handed to the reranker.")
+    timeout: float = Field(10.0, gt=0)
+    max_retries: int = Field(2, ge=0)
+
+
 class Settings(BaseSettings):
     """All of essearch's settings."""
 
@@ -138,6 +151,7 @@ class Settings(BaseSettings):
     es: ElasticsearchSettings = Field(default_factory=ElasticsearchSettings)
     index: IndexSettings = Field(default_factory=IndexSettings)
     embedder: EmbedderSettings = Field(default_factory=EmbedderSettings)
+    rerank: RerankSettings = Field(default_factory=RerankSettings)
     log_level: str = "WARNING"
 
     def masked(self) -> dict[str, Any]:

@@ -15,6 +15,7 @@ from elasticsearch import ApiError
 from essearch.embedders.base import Embedder
 from essearch.errors import SearchError
 from essearch.es.capabilities import Capabilities
+from essearch.rerank.base import Reranker
 from essearch.retrieval import _core
 from essearch.retrieval.filters import FilterLike
 from essearch.retrieval.params import SearchParams
@@ -27,7 +28,7 @@ class BaseSearchClient(Generic[ClientT]):
     """BM25 / kNN / hybrid search over `settings.index.name` (the read alias).
 
     One Elasticsearch client (one connection pool) per search client; pass `client=` to share
-    one. The embedder is created on the first kNN/hybrid search unless passed in. `close()`
+    one. The embedder (and the reranker) is created on first use unless passed in. `close()`
     releases only what the search client created itself.
     """
 
@@ -37,6 +38,7 @@ class BaseSearchClient(Generic[ClientT]):
         *,
         client: ClientT | None = None,
         embedder: Embedder | None = None,
+        reranker: Reranker | None = None,
         capabilities: Capabilities | None = None,
         index: str | None = None,
         cache_size: int = _core.DEFAULT_CACHE_SIZE,
@@ -50,9 +52,12 @@ class BaseSearchClient(Generic[ClientT]):
         self.client: ClientT = client if client is not None else self._new_client(settings)
         self._owns_embedder = embedder is None
         self._embedder = embedder
+        self._owns_reranker = reranker is None
+        self._reranker = reranker
         self.state = _core.CoreState(
             index=index or settings.index.name,
             rescore_oversample=settings.index.rescore_oversample,
+            rerank_top_n=settings.rerank.top_n,
             caps=capabilities,
             cache=_core.LRUCache(cache_size),
         )
@@ -69,11 +74,12 @@ class BaseSearchClient(Generic[ClientT]):
             self._embedder = create_embedder(self.settings.embedder)
         return self._embedder
 
-    def _owned(self) -> tuple[ClientT | None, Embedder | None]:
-        """What `close()` releases: the client and embedder this search client created."""
+    def _owned(self) -> tuple[ClientT | None, Embedder | None, Reranker | None]:
+        """What `close()` releases: the client, embedder and reranker this search client made."""
         return (
             self.client if self._owns_client else None,
             self._embedder if self._owns_embedder else None,
+            self._reranker if self._owns_reranker else None,
         )
 
     # -- scan ---------------------------------------------------------------------------------

@@ -16,9 +16,10 @@ from essearch.embedders.base import EmbedderInfo
 from essearch.es.capabilities import Capabilities, probe_async
 from essearch.es.client import client_kwargs, make_async_client
 from essearch.es.pit import apit_pages
+from essearch.rerank.base import Reranker
 from essearch.retrieval import _core
 from essearch.retrieval._base import BaseSearchClient
-from essearch.retrieval.filters import FilterLike
+from essearch.retrieval.filters import FilterLike, compile_filter
 from essearch.retrieval.params import ModeOptions, SearchOptions, SearchParams
 from essearch.retrieval.results import Hit, SearchResult
 from essearch.settings import Settings
@@ -51,11 +52,24 @@ class AsyncSearchClient(BaseSearchClient[AsyncElasticsearch]):
         await self.close()
 
     async def close(self) -> None:
-        client, embedder = self._owned()
+        client, embedder, reranker = self._owned()
         if client is not None:
             await client.close()
         if embedder is not None:
             await embedder.aclose()
+        if reranker is not None:
+            reranker.close()
+
+    @property
+    def reranker(self) -> Reranker:
+        """The rerank stage's backend (`rerank` settings), created on the first reranked search."""
+        if self._reranker is None:
+            from essearch.es.client import make_client
+
+            self._reranker = _core.create_reranker_for(
+                self.settings, make_client(self.settings), self.state.index
+            )
+        return self._reranker
 
     async def capabilities(self) -> Capabilities:
         """What the cluster can do (probed once, then remembered)."""
@@ -74,6 +88,14 @@ class AsyncSearchClient(BaseSearchClient[AsyncElasticsearch]):
         """Search; the options are `SearchParams` fields (mode, fusion, k, from_, knn_weight...)."""
         params = SearchParams.make(query, filter=filter, **options)
         return await self._drive(_core.search_flow(self.state, params))
+
+    async def similar_to(
+        self, doc_id: str, *, k: int = 10, filter: FilterLike = None
+    ) -> SearchResult:
+        """Documents like the stored document `doc_id` (kNN from its chunk vectors, itself
+        excluded, one hit per document); nothing is embedded."""
+        flow = _core.similar_flow(self.state, doc_id, k=k, filter=compile_filter(filter))
+        return await self._drive(flow)
 
     async def bm25(self, query: str, **options: Unpack[ModeOptions]) -> SearchResult:
         return await self.search(query, mode="bm25", **options)
@@ -126,6 +148,8 @@ class AsyncSearchClient(BaseSearchClient[AsyncElasticsearch]):
             return (await self.client.indices.get_mapping(index=op.index)).body
         if isinstance(op, _core.ProbeOp):
             return await probe_async(self.client)
+        if isinstance(op, _core.RerankOp):
+            return await self.reranker.arerank(op.query, op.candidates)
         raise TypeError(f"unknown operation {op!r}")
 
     async def _drive(self, flow: Generator[_core.Op, Any, SearchResult]) -> SearchResult:

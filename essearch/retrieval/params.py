@@ -36,6 +36,8 @@ class ModeOptions(TypedDict, total=False):
     rank_constant: int
     rank_window_size: int | None
     rrf_weights: tuple[float, float] | None
+    rerank: bool
+    rerank_top_n: int | None
     highlight: bool
     collapse: bool
     explain: bool
@@ -78,6 +80,10 @@ class SearchParams(BaseModel):
     highlight: bool = True
     collapse: bool = False
     explain: bool = False
+    # rerank: the top `rerank_top_n` candidates (default: the `rerank.top_n` setting) are
+    # re-scored by the client's reranker, then the page is cut from them
+    rerank: bool = False
+    rerank_top_n: int | None = Field(None, ge=1, le=1000)
 
     @field_validator("operator", mode="before")
     @classmethod

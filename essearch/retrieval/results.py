@@ -26,6 +26,8 @@ class Hit(BaseModel):
     text: str | None = None
     source: dict[str, Any] = Field(default_factory=dict)
     legs: dict[str, LegScore] = Field(default_factory=dict)
+    #: The reranker's score when a rerank stage reordered the hits (None otherwise).
+    rerank_score: float | None = None
     highlights: dict[str, list[str]] = Field(default_factory=dict)
 
     @property
@@ -54,6 +56,7 @@ class Timings(BaseModel):
     es_took_ms: float = 0.0
     es_roundtrip_ms: float = 0.0
     fusion_ms: float = 0.0
+    rerank_ms: float = 0.0
     total_ms: float = 0.0
 
 

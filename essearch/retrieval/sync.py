@@ -10,9 +10,10 @@ from elasticsearch import ApiError, Elasticsearch
 from essearch.es.capabilities import Capabilities, probe
 from essearch.es.client import make_client
 from essearch.es.pit import pit_pages
+from essearch.rerank.base import Reranker
 from essearch.retrieval import _core
 from essearch.retrieval._base import BaseSearchClient
-from essearch.retrieval.filters import FilterLike
+from essearch.retrieval.filters import FilterLike, compile_filter
 from essearch.retrieval.params import ModeOptions, SearchOptions, SearchParams
 from essearch.retrieval.results import Hit, SearchResult
 from essearch.settings import Settings
@@ -33,11 +34,20 @@ class SearchClient(BaseSearchClient[Elasticsearch]):
         self.close()
 
     def close(self) -> None:
-        client, embedder = self._owned()
+        client, embedder, reranker = self._owned()
         if client is not None:
             client.close()
         if embedder is not None:
             embedder.close()
+        if reranker is not None:
+            reranker.close()
+
+    @property
+    def reranker(self) -> Reranker:
+        """The rerank stage's backend (`rerank` settings), created on the first reranked search."""
+        if self._reranker is None:
+            self._reranker = _core.create_reranker_for(self.settings, self.client, self.state.index)
+        return self._reranker
 
     def capabilities(self) -> Capabilities:
         """What the cluster can do (probed once, then remembered)."""
@@ -56,6 +66,12 @@ class SearchClient(BaseSearchClient[Elasticsearch]):
         """Search; the options are `SearchParams` fields (mode, fusion, k, from_, knn_weight...)."""
         params = SearchParams.make(query, filter=filter, **options)
         return self._drive(_core.search_flow(self.state, params))
+
+    def similar_to(self, doc_id: str, *, k: int = 10, filter: FilterLike = None) -> SearchResult:
+        """Documents like the stored document `doc_id` (kNN from its chunk vectors, itself
+        excluded, one hit per document); nothing is embedded."""
+        flow = _core.similar_flow(self.state, doc_id, k=k, filter=compile_filter(filter))
+        return self._drive(flow)
 
     def bm25(self, query: str, **options: Unpack[ModeOptions]) -> SearchResult:
         return self.search(query, mode="bm25", **options)
@@ -101,6 +117,8 @@ class SearchClient(BaseSearchClient[Elasticsearch]):
             return self.client.indices.get_mapping(index=op.index).body
         if isinstance(op, _core.ProbeOp):
             return probe(self.client)
+        if isinstance(op, _core.RerankOp):
+            return self.reranker.rerank(op.query, op.candidates)
         raise TypeError(f"unknown operation {op!r}")
 
     def _drive(self, flow: Generator[_core.Op, Any, SearchResult]) -> SearchResult:
