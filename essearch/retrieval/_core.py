@@ -376,11 +376,11 @@ def similar_flow(
         raise SearchError(
             f"reading {doc_id!r} from {state.index!r}: {api_error_message(exc)}"
         ) from None
-    vectors: list[Sequence[float]] = [
-        vector
-        for hit in stored["hits"]["hits"]
-        if (vector := (hit.get("_source") or {}).get(schema.VECTOR_FIELD))
-    ]
+    vectors: list[list[float]] = []
+    for hit in stored["hits"]["hits"]:
+        vector = (hit.get("_source") or {}).get(schema.VECTOR_FIELD)
+        if vector:
+            vectors.append([float(x) for x in vector])
     if not vectors:
         raise SearchError(
             f"document {doc_id!r} not found in {state.index!r} (or it has no vectors)"
