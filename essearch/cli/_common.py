@@ -21,10 +21,10 @@ from rich.console import Console
 from rich.markup import escape
 
 from essearch.errors import ConfigurationError
-from essearch.settings import Settings, load_settings, unknown_variables
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # settings (pydantic) load when a command runs, not for --help
     from essearch.embedders.base import EmbedderInfo
+    from essearch.settings import Settings
 
 console = Console()
 err_console = Console(stderr=True)
@@ -51,6 +51,8 @@ _warned_variables = False
 
 def _warn_unknown_variables() -> None:
     """Typos in ESSEARCH_* names (environment or .env) are warned about once per run."""
+    from essearch.settings import unknown_variables
+
     global _warned_variables
     if _warned_variables:
         return
@@ -66,6 +68,8 @@ def _warn_unknown_variables() -> None:
 
 def get_settings(**overrides: Any) -> Settings:
     """Settings from the environment, with CLI options layered on top."""
+    from essearch.settings import load_settings
+
     _warn_unknown_variables()
     try:
         return load_settings(**{k: v for k, v in overrides.items() if v is not None})

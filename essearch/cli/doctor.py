@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from essearch.cli._common import console, get_settings, print_json, safe
 from essearch.errors import ClusterConnectionError
-from essearch.settings import Settings
+
+if TYPE_CHECKING:
+    from essearch.settings import Settings
 
 # For each capability the node may lack: what essearch does instead (so "no" is not a dead end).
 FALLBACKS: dict[str, str] = {

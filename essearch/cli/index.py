@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -22,9 +22,11 @@ from essearch.cli._common import (
     safe,
     with_index,
 )
-from essearch.embedders.base import EmbedderInfo
 from essearch.errors import EssearchError
-from essearch.settings import Settings
+
+if TYPE_CHECKING:
+    from essearch.embedders.base import EmbedderInfo
+    from essearch.settings import Settings
 
 
 def _manager(settings: Settings, embedder: EmbedderInfo | None):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -17,7 +17,9 @@ from essearch.cli._common import (
     print_json,
     safe,
 )
-from essearch.settings import EmbedderSettings, IndexSettings, Settings
+
+if TYPE_CHECKING:
+    from essearch.settings import Settings
 
 
 def migration_settings(base: Settings, index: dict[str, Any], embedder: dict[str, Any]) -> Settings:
@@ -25,7 +27,7 @@ def migration_settings(base: Settings, index: dict[str, Any], embedder: dict[str
     from pydantic import ValidationError
 
     from essearch.errors import ConfigurationError
-    from essearch.settings import format_validation_error
+    from essearch.settings import EmbedderSettings, IndexSettings, format_validation_error
 
     index = {k: v for k, v in index.items() if v is not None}
     embedder = {k: v for k, v in embedder.items() if v is not None}

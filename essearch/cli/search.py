@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from essearch.cli._common import command_settings, console, index_option, print_json, safe
-from essearch.retrieval.params import FUSIONS, MODES
+from essearch.retrieval.names import FUSIONS, MODES
 
 if TYPE_CHECKING:
     from essearch.retrieval import SearchResult

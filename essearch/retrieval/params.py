@@ -9,11 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from essearch.errors import SearchError
 from essearch.retrieval import queries as q
 from essearch.retrieval.filters import FilterLike, compile_filter
-
-Mode = Literal["bm25", "knn", "hybrid"]
-Fusion = Literal["auto", "rrf", "linear", "weighted", "client-rrf", "client-linear"]
-MODES: tuple[str, ...] = ("bm25", "knn", "hybrid")
-FUSIONS: tuple[str, ...] = ("auto", "rrf", "linear", "weighted", "client-rrf", "client-linear")
+from essearch.retrieval.names import FUSIONS, MODES, Fusion, Mode  # noqa: F401 - re-exported
 
 
 class SearchParams(BaseModel):
