@@ -147,9 +147,9 @@ def load_embedder(settings: Settings, *, client: Any = None, **overrides: Any) -
     from essearch.embedders import create_embedder
 
     embedder = create_embedder(settings, client=client, **overrides)
-    if embedder.provider == "local":
+    if embedder.provider == "local":  # remote backends have nothing to load
         with phase(f"loading {embedder.model.rsplit('/', 1)[-1]}"):
-            embedder.sentence_transformer  # noqa: B018 - load it now, visibly
+            embedder.embed_query("warm-up")  # loads the model now, visibly (any local backend)
     return embedder
 
 
