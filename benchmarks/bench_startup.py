@@ -21,13 +21,23 @@ import time
 from pathlib import Path
 
 COMMANDS = [["--help"], ["search", "--help"], ["ingest", "--help"], ["mappings", "list"]]
-HEAVY = ("elasticsearch", "numpy", "aiohttp", "torch", "pyarrow", "openai", "httpx")
+HEAVY = (
+    "elasticsearch",
+    "numpy",
+    "aiohttp",
+    "torch",
+    "sentence_transformers",
+    "pyarrow",
+    "openai",
+    "httpx",
+    "pydantic",
+)
 PROBE = (
     "import runpy, sys; sys.argv = ['essearch', *sys.argv[1:]]\n"
     "try:\n    runpy.run_module('essearch', run_name='__main__')\n"
     "except SystemExit:\n    pass\n"
-    "heavy = sorted({m.split('.')[0] for m in sys.modules} & set(%r))\n"
-    "print('HEAVY=' + ','.join(heavy), file=sys.stderr)\n" % (HEAVY,)
+    f"heavy = sorted({{m.split('.')[0] for m in sys.modules}} & set({HEAVY!r}))\n"
+    "print('HEAVY=' + ','.join(heavy), file=sys.stderr)\n"
 )
 
 
@@ -49,7 +59,8 @@ def run_once(tree: Path | None, args: list[str]) -> tuple[float, float, str]:
     wall = time.perf_counter() - started
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
-    heavy = next((l[6:] for l in proc.stderr.splitlines() if l.startswith("HEAVY=")), "")
+    lines = proc.stderr.splitlines()
+    heavy = next((line[6:] for line in lines if line.startswith("HEAVY=")), "")
     return wall, cpu, heavy
 
 
@@ -69,9 +80,16 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--tree", type=Path, default=Path(__file__).resolve().parents[1])
     parser.add_argument("--baseline-tree", type=Path, help="An older checkout to compare with.")
+    parser.add_argument(
+        "--es-url", help="Also time `status` (asks the cluster, needs no model) against it."
+    )
     args = parser.parse_args()
+    commands = list(COMMANDS)
+    if args.es_url:
+        os.environ["ESSEARCH_ES_URL"] = args.es_url
+        commands.append(["status", "--index", "bench-startup-absent", "--json"])
     measure("python", None, [], args.runs)
-    for command in COMMANDS:
+    for command in commands:
         if args.baseline_tree:
             measure("baseline", args.baseline_tree, command, args.runs)
         measure("this tree", args.tree, command, args.runs)
