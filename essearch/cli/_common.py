@@ -142,12 +142,15 @@ def configured_embedder_info(settings: Settings, dims: int | None = None) -> Emb
         embedder.close()
 
 
-def load_embedder(settings: Settings, *, client: Any = None, **overrides: Any) -> Any:
-    """The configured embedder with its model loaded, shown as a phase ("loading …")."""
+def load_embedder(
+    settings: Settings, *, client: Any = None, quiet: bool = False, **overrides: Any
+) -> Any:
+    """The configured embedder with its model loaded, shown as a phase ("loading …") unless
+    `quiet` (then it loads on first use)."""
     from essearch.embedders import create_embedder
 
     embedder = create_embedder(settings, client=client, **overrides)
-    if embedder.provider == "local":  # remote backends have nothing to load
+    if embedder.provider == "local" and not quiet:  # remote backends have nothing to load
         with phase(f"loading {embedder.model.rsplit('/', 1)[-1]}"):
             embedder.embed_query("warm-up")  # loads the model now, visibly (any local backend)
     return embedder

@@ -105,7 +105,7 @@ def ingest(
     )
     progress = NoProgress() if quiet or as_json else RichProgress(err_console, unit="chunks")
     client = make_client(settings)
-    embedder = load_embedder(settings, client=client)
+    embedder = load_embedder(settings, client=client, quiet=quiet or as_json)
     try:
         report = run_ingest(
             list(paths),

@@ -116,7 +116,7 @@ def reindex(
     )
     client = make_client(settings)
     capabilities = probe(client)
-    embedder = load_embedder(settings, client=client)
+    embedder = load_embedder(settings, client=client, quiet=quiet or as_json or dry_run)
     plan = plan_reindex(client, settings, embedder, capabilities=capabilities)
     if dry_run:
         if as_json:
