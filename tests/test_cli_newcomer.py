@@ -382,7 +382,7 @@ def test_ingest_status_and_search_tell_the_truth(es_url, index_name, tmp_path, l
 
     status = json.loads(invoke("status", "--index", index_name, "--json", env=env).output)
     (version,) = status["versions"]
-    assert version["documents"] == 13 and version["docs"] == summary["chunks"]
+    assert version["documents"] == 13 and version["chunks"] == summary["chunks"]
     table = invoke("status", "--index", index_name, env=env).output
     assert "chunks" in table and "documents" in table
 

@@ -119,6 +119,7 @@ class IndexInfo:
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
         data["recorded"] = self.recorded.to_dict() if self.recorded else None
+        data["chunks"] = self.docs  # the clearer name; `docs` stays for existing readers
         return data
 
 
