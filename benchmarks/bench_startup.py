@@ -78,6 +78,7 @@ def measure(label: str, tree: Path | None, args: list[str], runs: int) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--only", help="Time only commands starting with this word (e.g. status).")
     parser.add_argument("--tree", type=Path, default=Path(__file__).resolve().parents[1])
     parser.add_argument("--baseline-tree", type=Path, help="An older checkout to compare with.")
     parser.add_argument(
@@ -87,7 +88,10 @@ def main() -> None:
     commands = list(COMMANDS)
     if args.es_url:
         os.environ["ESSEARCH_ES_URL"] = args.es_url
-        commands.append(["status", "--index", "bench-startup-absent", "--json"])
+        os.environ["ESSEARCH_INDEX_NAME"] = "bench-startup-absent"  # older trees lack --index
+        commands.append(["status", "--json"])
+    if args.only:
+        commands = [c for c in commands if c[0] == args.only]
     measure("python", None, [], args.runs)
     for command in commands:
         if args.baseline_tree:
