@@ -17,6 +17,7 @@ from essearch.cli._common import (
     print_json,
     safe,
 )
+from essearch.cli.embed import ProviderChoice
 
 if TYPE_CHECKING:
     from essearch.settings import Settings
@@ -45,7 +46,7 @@ def migration_settings(base: Settings, index: dict[str, Any], embedder: dict[str
 
 
 @click.command()
-@click.option("--provider", type=click.Choice(["local", "openai", "ollama", "elasticsearch"]))
+@click.option("--provider", type=ProviderChoice())
 @click.option("--model", help="The new embedding model.")
 @click.option("--dimensions", type=int, help="Output dimensions of the new model.")
 @click.option("--base-url", help="The new embedder's server (openai/ollama).")

@@ -49,6 +49,9 @@ def _render(result: SearchResult, show_legs: bool) -> None:
     if show_legs:
         table.add_column("bm25", justify="right")
         table.add_column("knn", justify="right")
+    reranked = any(hit.rerank_score is not None for hit in result.hits)
+    if reranked:
+        table.add_column("rerank", justify="right")
     table.add_column("title")
     table.add_column("snippet", overflow="fold")
     for hit in result.hits:
@@ -57,6 +60,8 @@ def _render(result: SearchResult, show_legs: bool) -> None:
             for leg in ("bm25", "knn"):
                 score = hit.legs.get(leg)
                 row.append(f"#{score.rank} {score.score:.3f}" if score and score.rank else "-")
+        if reranked:
+            row.append(f"{hit.rerank_score:.4f}" if hit.rerank_score is not None else "-")
         snippet = safe(hit.snippet()).replace("<em>", "[bold]").replace("</em>", "[/bold]")
         row += [safe(hit.title or hit.doc_id or hit.id), snippet]
         table.add_row(*row)
@@ -103,6 +108,9 @@ def _render(result: SearchResult, show_legs: bool) -> None:
 @click.option("--lucene", is_flag=True, help="Parse the query as Lucene query_string syntax.")
 @click.option("--collapse", is_flag=True, help="One hit per parent document (doc_id).")
 @index_option
+@click.option("--rerank", is_flag=True, help="Rerank the top candidates (ESSEARCH_RERANK_*).")
+@click.option("--rerank-top-n", type=int, help="Candidates handed to the reranker (default 50).")
+@click.option("--like", "like", metavar="DOC_ID", help="Documents like this stored one (no query).")
 @click.option("--explain", is_flag=True, help="Show request bodies and timings.")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 def search(
@@ -121,6 +129,9 @@ def search(
     lucene: bool,
     collapse: bool,
     index_name: str | None,
+    rerank: bool,
+    rerank_top_n: int | None,
+    like: str | None,
     explain: bool,
     as_json: bool,
 ) -> None:
@@ -138,6 +149,7 @@ def search(
         "lucene_syntax": lucene,
         "collapse": collapse,
         "explain": explain,
+        "rerank": rerank,
     }
     extra = {
         "knn_weight": knn_weight,
@@ -146,10 +158,16 @@ def search(
         "operator": operator,
         "minimum_should_match": msm,
         "fields": tuple(fields) or None,
+        "rerank_top_n": rerank_top_n,
     }
     options.update({key: value for key, value in extra.items() if value is not None})
     with SearchClient(settings) as client:
-        result = client.search(query, filter=parsed_filter, **options)
+        if like is not None:
+            if query:
+                raise click.UsageError("give a QUERY or --like DOC_ID, not both")
+            result = client.similar_to(like, k=k, filter=parsed_filter)
+        else:
+            result = client.search(query, filter=parsed_filter, **options)
     if as_json:
         print_json(result.model_dump(mode="json"))
     else:

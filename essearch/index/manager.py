@@ -669,7 +669,8 @@ class IndexManager:
             response = self.client.indices.get_mapping(index=target).body
         except NotFoundError:
             return None
-        physical = target if target in response else (self.indices_behind(target) or [None])[-1]
+        behind = self.indices_behind(target)
+        physical = target if target in response else (behind[-1] if behind else None)
         return model_from_mapping(response[physical]) if physical in response else None
 
     def check_model(
@@ -701,12 +702,12 @@ class IndexManager:
         chunking: dict[str, Any] = {}
         documents: dict[str, int] = {}
         if table:
-            rows = self.client.cat.indices(
+            rows: list[dict[str, Any]] = self.client.cat.indices(
                 index=list(table),
                 format="json",
                 bytes="b",
                 h="index,health,docs.count,store.size,rep",
-            ).body
+            ).body  # type: ignore[assignment]  # a JSON list with format="json"
             stats = {row["index"]: row for row in rows}
             documents = self._document_counts(list(table))
             mappings = self.client.indices.get_mapping(index=list(table)).body
@@ -715,7 +716,7 @@ class IndexManager:
                 i: (meta_from_mapping(m) or {}).get("chunking") for i, m in mappings.items()
             }
         versions = []
-        for index, aliases in table.items():
+        for index, index_aliases in table.items():
             row = stats.get(index, {})
             info = recorded.get(index)
             mismatch: list[str] = []
@@ -730,7 +731,7 @@ class IndexManager:
             versions.append(
                 IndexInfo(
                     index=index,
-                    aliases=aliases,
+                    aliases=index_aliases,
                     docs=_int_or_none(row.get("docs.count")),
                     size_bytes=_int_or_none(row.get("store.size")),
                     health=row.get("health"),
