@@ -17,8 +17,8 @@ _LAZY = {
     "compile_filter": "essearch.retrieval.filters",
     "parse_expression": "essearch.retrieval.filters",
     "parse_filters": "essearch.retrieval.filters",
-    "FUSIONS": "essearch.retrieval.params",
-    "MODES": "essearch.retrieval.params",
+    "FUSIONS": "essearch.retrieval.names",
+    "MODES": "essearch.retrieval.names",
     "SearchParams": "essearch.retrieval.params",
     "Explain": "essearch.retrieval.results",
     "Hit": "essearch.retrieval.results",
@@ -39,7 +39,8 @@ if TYPE_CHECKING:
         parse_expression,
         parse_filters,
     )
-    from essearch.retrieval.params import FUSIONS, MODES, SearchParams
+    from essearch.retrieval.names import FUSIONS, MODES
+    from essearch.retrieval.params import SearchParams
     from essearch.retrieval.results import Explain, Hit, LegScore, SearchResult, Timings
     from essearch.retrieval.strategies import AUTO_FALLBACK, STRATEGIES
     from essearch.retrieval.sync import SearchClient

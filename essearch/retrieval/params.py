@@ -9,7 +9,9 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from essearch.errors import SearchError
 from essearch.retrieval import queries as q
 from essearch.retrieval.filters import FilterLike, compile_filter
-from essearch.retrieval.names import FUSIONS, MODES, Fusion, Mode  # noqa: F401 - re-exported
+from essearch.retrieval.names import FUSIONS as FUSIONS
+from essearch.retrieval.names import MODES as MODES
+from essearch.retrieval.names import Fusion, Mode
 
 
 class SearchParams(BaseModel):
