@@ -24,6 +24,10 @@ ROOT = Path(__file__).resolve().parents[1]
 EXTERNAL = {
     "essearch demo": "starts or finds its own Elasticsearch; run by tests/test_demo_pty.py",
     "essearch reindex --provider openai": "needs an OpenAI API key and api.openai.com",
+    'essearch search "warranty for defects" --rerank': (
+        "needs a rerank server (the README exports a TEI one at localhost:8081); "
+        "tests/test_rerank.py runs reranking against local servers"
+    ),
     "essearch eval --dataset ../shared/data/scifact": (
         "needs the BEIR SciFact data set beside the checkout and minutes of embedding "
         "(tests/test_eval_e2e.py runs eval on a small set)"
@@ -66,6 +70,7 @@ def scratch(tmp_path, monkeypatch):
     records = [json.loads(line) for line in sample.splitlines()[:20]]
     for record in records:
         record["body"] = record.pop("text")
+    records[0]["id"] = "doc-42"  # the id the `search --like` example names
     (tmp_path / "corpus.jsonl").write_text(
         "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records), encoding="utf-8"
     )
