@@ -13,7 +13,8 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from essearch.errors import SearchError
 from essearch.retrieval.filters import And, Filter, compile_filter, from_dict
-from essearch.retrieval.params import Fusion, Mode, SearchParams
+from essearch.retrieval.names import Fusion, Mode
+from essearch.retrieval.params import SearchParams
 from essearch.serve.limits import check_at_most, check_depth, invalid
 from essearch.serve.routes._shared import context, json_response, resolve_alias, run_search
 
