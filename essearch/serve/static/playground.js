@@ -160,6 +160,8 @@ function column(title, body, result) {
   return col;
 }
 
+let runs = 0; // #results[data-runs] counts finished searches (for scripts and tests)
+
 async function run(modes) {
   const results = $("#results");
   results.className = modes.length > 1 ? "compare" : "";
@@ -174,6 +176,7 @@ async function run(modes) {
     results.innerHTML = "";
     setStatus(err.message, true);
   }
+  results.dataset.runs = String(++runs);
 }
 
 $("#search-form").addEventListener("submit", (event) => {
