@@ -7,7 +7,6 @@ to the main group, so a new command is a new module and nothing else changes.
 from __future__ import annotations
 
 import importlib
-import logging
 import pkgutil
 import sys
 
@@ -26,6 +25,29 @@ class EssearchGroup(click.Group):
         except EssearchError as exc:
             click.secho(f"error: {exc}", fg="red", err=True)
             sys.exit(1)
+        except Exception as exc:
+            line = _cluster_error_line(exc)
+            if line is None:
+                raise
+            click.secho(f"error: {line}", fg="red", err=True)
+            sys.exit(1)
+
+
+def _cluster_error_line(exc: Exception) -> str | None:
+    """One line for a cluster failure raised mid-command (auth, TLS, refused...), else None."""
+    from elastic_transport import TransportError
+    from elasticsearch import ApiError
+
+    if not isinstance(exc, ApiError | TransportError):
+        return None
+    from essearch.es.health import describe_cluster_error
+    from essearch.settings import load_settings
+
+    try:
+        settings = load_settings()
+    except EssearchError:
+        return str(exc)
+    return describe_cluster_error(exc, settings)
 
 
 @click.group(cls=EssearchGroup, context_settings={"help_option_names": ["-h", "--help"]})
@@ -36,8 +58,15 @@ def main(verbose: int) -> None:
 
     Settings come from ESSEARCH_* environment variables and .env (see `essearch doctor`).
     """
-    level = {0: logging.WARNING, 1: logging.INFO}.get(verbose, logging.DEBUG)
-    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
+    from essearch.logs import configure_logging, settings_secrets
+    from essearch.settings import load_settings
+
+    try:  # a bad setting is reported by the command that reads it, not here
+        settings = load_settings()
+    except EssearchError:
+        configure_logging(verbose, None)
+    else:
+        configure_logging(verbose, settings.log_level, settings_secrets(settings))
 
 
 def _register() -> None:

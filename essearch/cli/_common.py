@@ -24,5 +24,15 @@ def get_settings(**overrides: Any) -> Settings:
         raise click.ClickException(str(exc)) from None
 
 
+def cluster_settings(**overrides: Any) -> Settings:
+    """`get_settings` for commands that use the cluster: checked reachable (URL, credentials,
+    TLS, version) in one quick request, before any model is loaded or file is read."""
+    from essearch.es.health import preflight
+
+    settings = get_settings(**overrides)
+    preflight(settings)
+    return settings
+
+
 def print_json(data: Any) -> None:
     sys.stdout.write(json.dumps(data, indent=2, ensure_ascii=False, default=str) + "\n")

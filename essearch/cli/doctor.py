@@ -30,8 +30,10 @@ def doctor_report(settings) -> tuple[dict[str, Any], bool]:
             "version": caps.version,
             "build_flavor": caps.build_flavor,
             "nodes": caps.node_count,
+            **(health.shards or {}),
         },
         license={"type": caps.license_type, "status": caps.license_status},
+        limited=caps.limited or None,
         capabilities=caps.features(),
         index_types=caps.index_types,
         analyzers=sorted(caps.analyzers),
@@ -56,24 +58,26 @@ def doctor(as_json: bool) -> None:
 
 def _render(report: dict[str, Any]) -> None:
     if not report["ok"]:
-        console.print(f"[red]✗[/red] {report['error']}")
-    else:
-        cluster = report["cluster"]
-        table = Table(title="Cluster", show_header=False)
-        for key, value in cluster.items():
-            table.add_row(key, str(value))
-        table.add_row("licence", f"{report['license']['type']} ({report['license']['status']})")
-        table.add_row("modules", ", ".join(report["modules"]) or "-")
-        table.add_row("plugins", ", ".join(report["plugins"]) or "-")
-        console.print(table)
-        caps = Table(title="Capabilities")
-        caps.add_column("feature")
-        caps.add_column("available")
-        for name, present in report["capabilities"].items():
-            caps.add_row(name, "[green]yes[/green]" if present else "[yellow]no[/yellow]")
-        caps.add_row("index_options types", ", ".join(report["index_types"]))
-        caps.add_row("analyzers", ", ".join(report["analyzers"]))
-        console.print(caps)
+        click.secho(f"error: {report['error']}", fg="red", err=True)
+        return
+    cluster = report["cluster"]
+    table = Table(title="Cluster", show_header=False)
+    for key, value in cluster.items():
+        table.add_row(key, str(value))
+    table.add_row("licence", f"{report['license']['type']} ({report['license']['status']})")
+    table.add_row("modules", ", ".join(report["modules"]) or "-")
+    table.add_row("plugins", ", ".join(report["plugins"]) or "-")
+    console.print(table)
+    caps = Table(title="Capabilities")
+    caps.add_column("feature")
+    caps.add_column("available")
+    for name, present in report["capabilities"].items():
+        caps.add_row(name, "[green]yes[/green]" if present else "[yellow]no[/yellow]")
+    caps.add_row("index_options types", ", ".join(report["index_types"]))
+    caps.add_row("analyzers", ", ".join(report["analyzers"]))
+    console.print(caps)
+    if report.get("limited"):
+        console.print(f"[yellow]note:[/yellow] {report['limited']}")
     settings = Table(title="Effective settings (secrets masked)")
     settings.add_column("setting")
     settings.add_column("value")

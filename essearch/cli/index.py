@@ -17,7 +17,7 @@ from elasticsearch import ApiError, TransportError
 from elasticsearch import ConnectionError as ESConnectionError
 from rich.table import Table
 
-from essearch.cli._common import console, err_console, get_settings, print_json
+from essearch.cli._common import cluster_settings, console, err_console, get_settings, print_json
 from essearch.embedders.base import EmbedderInfo
 from essearch.errors import ClusterConnectionError, EssearchError
 from essearch.settings import Settings
@@ -60,7 +60,7 @@ def _manager(settings: Settings, embedder: EmbedderInfo | None):
 
 
 def _definition_settings(definition: str | None) -> Settings:
-    settings = get_settings()
+    settings = cluster_settings()
     if definition:
         settings = settings.model_copy(
             update={"index": settings.index.model_copy(update={"definition": definition})}
@@ -143,7 +143,7 @@ def init(
 @cluster_errors
 def status(as_json: bool, dims: int | None) -> None:
     """Per alias: the physical index, doc count, size, health and the embedder recorded on it."""
-    settings = get_settings()
+    settings = cluster_settings()
     try:
         configured: EmbedderInfo | None = configured_embedder_info(settings, dims)
     except EssearchError as exc:
@@ -212,7 +212,7 @@ def _human_bytes(size: int | None) -> str:
 @cluster_errors
 def drop(index: str | None, yes: bool, force: bool) -> None:
     """Delete one version INDEX, or (no INDEX) every version of the index and its template."""
-    settings = get_settings()
+    settings = cluster_settings()
     manager = _manager(settings, None)
     plan = manager.plan_drop(index)
     if plan.empty:

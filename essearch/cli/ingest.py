@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from essearch.cli._common import err_console, get_settings, print_json
+from essearch.cli._common import cluster_settings, err_console, print_json
 
 FORMATS = ["jsonl", "csv", "text", "markdown"]
 
@@ -70,7 +70,7 @@ def ingest(
     from essearch.ingest.pipeline import ingest as run_ingest
     from essearch.ingest.progress import NoProgress, RichProgress, summary_table
 
-    settings = get_settings()
+    settings = cluster_settings()
     if index_name:
         settings = settings.model_copy(
             update={"index": settings.index.model_copy(update={"name": index_name})}
@@ -130,7 +130,7 @@ def install(index_name: str | None, pipeline_id: str | None, as_json: bool) -> N
     from essearch.es import make_client
     from essearch.ingest.server_pipeline import install_pipeline
 
-    settings = get_settings()
+    settings = cluster_settings()
     if index_name:
         settings = settings.model_copy(
             update={"index": settings.index.model_copy(update={"name": index_name})}
@@ -153,7 +153,7 @@ def uninstall(index_name: str | None, pipeline_id: str | None) -> None:
     from essearch.es import make_client
     from essearch.ingest.server_pipeline import uninstall_pipeline
 
-    settings = get_settings()
+    settings = cluster_settings()
     if index_name:
         settings = settings.model_copy(
             update={"index": settings.index.model_copy(update={"name": index_name})}

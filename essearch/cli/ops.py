@@ -8,7 +8,7 @@ from typing import Any
 
 import click
 
-from essearch.cli._common import console, err_console, get_settings, print_json
+from essearch.cli._common import cluster_settings, console, err_console, print_json
 from essearch.settings import EmbedderSettings, IndexSettings, Settings
 
 
@@ -93,7 +93,7 @@ def reindex(
     from essearch.ops.reindex import ReindexOptions, plan_reindex, run_reindex
 
     settings = migration_settings(
-        get_settings(),
+        cluster_settings(),
         {
             "definition": definition,
             "analyzer": analyzer,
@@ -189,7 +189,7 @@ def rollback(to: str | None, no_catch_up: bool, dry_run: bool, yes: bool, as_jso
     from essearch.ops.rollback import plan_rollback
     from essearch.ops.rollback import rollback as do_rollback
 
-    settings = get_settings()
+    settings = cluster_settings()
     client = make_client(settings)
     plan = plan_rollback(client, settings, to=to)
     if dry_run:
@@ -229,7 +229,7 @@ def gc(yes: bool, dry_run: bool, as_json: bool) -> None:
     from essearch.ops.gc import gc as do_gc
     from essearch.ops.gc import plan_gc
 
-    settings = get_settings()
+    settings = cluster_settings()
     client = make_client(settings)
     plan = plan_gc(client, settings)
     if not plan.delete or dry_run:

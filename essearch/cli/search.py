@@ -8,7 +8,7 @@ import click
 from rich.markup import escape
 from rich.table import Table
 
-from essearch.cli._common import console, get_settings, print_json
+from essearch.cli._common import cluster_settings, console, print_json
 from essearch.retrieval import FUSIONS, MODES, SearchClient, SearchResult
 
 
@@ -112,7 +112,7 @@ def search(
     as_json: bool,
 ) -> None:
     """Search the index: BM25, kNN or hybrid (default)."""
-    settings = get_settings()
+    settings = cluster_settings()
     options: dict[str, Any] = {
         "mode": mode,
         "fusion": fusion,

