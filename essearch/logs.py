@@ -11,7 +11,7 @@ from __future__ import annotations
 import base64
 import logging
 from collections.abc import Iterable
-from typing import Any
+from typing import IO, Any
 
 MASK = "**********"
 # Loggers that narrate each retry (with a traceback) or each HTTP exchange.
@@ -74,13 +74,15 @@ def settings_secrets(settings: Any) -> list[str]:
     return out
 
 
-def configure_logging(verbose: int, configured: str | None, secrets: Iterable[str] = ()) -> int:
+def configure_logging(
+    verbose: int, configured: str | None, secrets: Iterable[str] = (), stream: IO[str] | None = None
+) -> int:
     """Install (once, replacing an earlier one) the CLI's handler; returns the level used."""
     level = level_from(verbose, configured)
     root = logging.getLogger()
     for old in [h for h in root.handlers if h.get_name() == _HANDLER_NAME]:
         root.removeHandler(old)
-    handler = logging.StreamHandler()
+    handler = logging.StreamHandler(stream)
     handler.set_name(_HANDLER_NAME)
     handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
     handler.addFilter(RedactSecrets(secrets))

@@ -462,10 +462,11 @@ def docker_available(timeout: float = 3.0) -> bool:
         return False
 
 
-def _start_container() -> ProvisionedCluster:
+def _start_container(version: str = ES_VERSION) -> ProvisionedCluster:
     from testcontainers.elasticsearch import ElasticSearchContainer  # type: ignore[import-untyped]
 
-    container = ElasticSearchContainer(DOCKER_IMAGE, mem_limit="2g")
+    image = DOCKER_IMAGE.rsplit(":", 1)[0] + f":{version}"
+    container = ElasticSearchContainer(image, mem_limit="2g")
     container.with_env("discovery.type", "single-node")
     container.with_env("xpack.security.enabled", "false")
     container.with_env("ES_JAVA_OPTS", "-Xms512m -Xmx512m")
@@ -474,18 +475,23 @@ def _start_container() -> ProvisionedCluster:
 
 
 def provision(
-    *, node_settings: Mapping[str, str] | None = None, use_env: bool = True
+    *,
+    node_settings: Mapping[str, str] | None = None,
+    use_env: bool = True,
+    version: str = ES_VERSION,
+    heap_mb: int = 512,
 ) -> ProvisionedCluster:
-    """Find Elasticsearch in the documented order; raise `ProvisioningError` with the reason."""
+    """Find Elasticsearch in the documented order; raise `ProvisioningError` with the reason.
+    `version` chooses the container or local node (ESSEARCH_ES_URL is used as it is)."""
     env_url = os.environ.get("ESSEARCH_ES_URL") if use_env else None
     if env_url:
         return ProvisionedCluster(url=env_url.split(",")[0].strip(), source="env")
     if docker_available():
         try:
-            return _start_container()
+            return _start_container(version)
         except Exception as exc:  # fall through to the local node, but say why
             log.warning("testcontainers could not start Elasticsearch (%s); using local node", exc)
-    node = LocalNode(settings=dict(node_settings or {}))
+    node = LocalNode(version=version, heap_mb=heap_mb, settings=dict(node_settings or {}))
     try:
         node.start()
     except BaseException:

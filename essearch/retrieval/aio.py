@@ -13,7 +13,7 @@ from elasticsearch import ApiError, AsyncElasticsearch, NotFoundError
 from essearch.embedders.base import Embedder
 from essearch.errors import SearchError
 from essearch.es.capabilities import Capabilities, probe_async
-from essearch.es.client import client_kwargs, make_async_client
+from essearch.es.client import make_async_client
 from essearch.retrieval import _core
 from essearch.retrieval import queries as q
 from essearch.retrieval.filters import FilterLike
@@ -29,7 +29,7 @@ def _async_client(settings: Settings) -> AsyncElasticsearch:
     except ValueError as exc:
         if "aiohttp" not in str(exc):
             raise
-        return AsyncElasticsearch(**client_kwargs(settings.es), node_class="httpxasync")
+        return make_async_client(settings, node_class="httpxasync")
 
 
 class AsyncSearchClient:
