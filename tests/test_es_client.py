@@ -30,7 +30,7 @@ ES = {"X-Elastic-Product": "Elasticsearch"}
 @pytest.fixture(autouse=True)
 def quiet_test_server():
     """The local test server's own request log is not essearch's output."""
-    logging.getLogger("werkzeug").setLevel(logging.WARNING)
+    logging.getLogger("werkzeug").setLevel(logging.CRITICAL)
 
 
 def _nodes(version: str) -> dict:
@@ -312,3 +312,12 @@ def test_ingest_against_a_dead_port_fails_before_loading_a_model(tmp_path, monke
     assert result.exit_code == 1
     assert result.output.count("\n") == 1 and "connection refused" in result.output
     assert "sentence_transformers" not in sys.modules
+
+
+def test_https_to_a_plain_http_port_says_so(httpserver: HTTPServer, monkeypatch):
+    url = httpserver.url_for("/").rstrip("/").replace("http://", "https://")
+    monkeypatch.setenv("ESSEARCH_ES_URL", url)
+    result = CliRunner().invoke(main, ["search", "refunds"])
+    assert result.exit_code == 1
+    assert "probably plain HTTP" in result.output and "use http://" in result.output
+    assert len(result.output.strip().splitlines()) == 1

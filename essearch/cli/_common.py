@@ -27,10 +27,22 @@ def get_settings(**overrides: Any) -> Settings:
 def cluster_settings(**overrides: Any) -> Settings:
     """`get_settings` for commands that use the cluster: checked reachable (URL, credentials,
     TLS, version) in one quick request, before any model is loaded or file is read."""
+    return cluster_settings_checked(get_settings(**overrides))
+
+
+def cluster_settings_checked(settings: Settings) -> Settings:
+    """The pre-flight of `cluster_settings` for settings already in hand."""
     from essearch.es.health import preflight
 
-    settings = get_settings(**overrides)
     preflight(settings)
+    return settings
+
+
+def require_write(settings: Settings) -> Settings:
+    """For commands that create or write the index: one line naming a missing privilege."""
+    from essearch.es.health import check_write_privileges
+
+    check_write_privileges(settings)
     return settings
 
 

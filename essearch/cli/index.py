@@ -17,7 +17,15 @@ from elasticsearch import ApiError, TransportError
 from elasticsearch import ConnectionError as ESConnectionError
 from rich.table import Table
 
-from essearch.cli._common import cluster_settings, console, err_console, get_settings, print_json
+from essearch.cli._common import (
+    cluster_settings,
+    cluster_settings_checked,
+    console,
+    err_console,
+    get_settings,
+    print_json,
+    require_write,
+)
 from essearch.embedders.base import EmbedderInfo
 from essearch.errors import ClusterConnectionError, EssearchError
 from essearch.settings import Settings
@@ -60,7 +68,7 @@ def _manager(settings: Settings, embedder: EmbedderInfo | None):
 
 
 def _definition_settings(definition: str | None) -> Settings:
-    settings = cluster_settings()
+    settings = get_settings()
     if definition:
         settings = settings.model_copy(
             update={"index": settings.index.model_copy(update={"definition": definition})}
@@ -107,6 +115,7 @@ def init(
             update={"chunk_size": chunk_size, "chunk_overlap": chunk_overlap}
         )
         settings = settings.model_copy(update={"index": index_settings})
+    require_write(cluster_settings_checked(settings))
     manager = _manager(settings, configured_embedder_info(settings, dims))
     result = manager.init()
     if as_json:
@@ -149,10 +158,16 @@ def status(as_json: bool, dims: int | None) -> None:
     except EssearchError as exc:
         err_console.print(f"[yellow]configured embedder unknown:[/yellow] {exc}")
         configured = None
-    report = _manager(settings, configured).status().to_dict()
+    from essearch.es.health import cluster_health, health_in_words
+
+    manager = _manager(settings, configured)
+    report = manager.status().to_dict()
+    report["cluster"] = cluster_health(manager.client)
     if as_json:
         print_json(report)
         return
+    if report["cluster"] is not None:
+        console.print(health_in_words(report["cluster"]))
     if not report["exists"]:
         console.print(f"alias {report['name']!r} does not exist; run `essearch init`")
     table = Table(title=f"Index {report['name']}")

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from essearch.cli._common import cluster_settings, err_console, print_json
+from essearch.cli._common import cluster_settings, err_console, print_json, require_write
 
 FORMATS = ["jsonl", "csv", "text", "markdown"]
 
@@ -75,6 +75,7 @@ def ingest(
         settings = settings.model_copy(
             update={"index": settings.index.model_copy(update={"name": index_name})}
         )
+    require_write(settings)
     if chunk_size or chunk_overlap is not None:
         # like index.chunk_size/overlap: recorded on a new index, checked against an existing one
         index_settings = settings.index.model_copy(

@@ -30,7 +30,9 @@ __all__ = [
     "SUPPORTED_RANGE",
     "ClusterHealth",
     "check_health",
+    "cluster_health",
     "describe_cluster_error",
+    "health_in_words",
     "preflight",
 ]
 
@@ -48,8 +50,10 @@ def _es(settings: Settings | ElasticsearchSettings) -> ElasticsearchSettings:
     return settings.es if isinstance(settings, Settings) else settings
 
 
-def _quick(base: Elasticsearch, timeout: float) -> Elasticsearch:
-    return base.options(request_timeout=timeout, max_retries=0)
+def _quick(base: Elasticsearch, timeout: float, es: ElasticsearchSettings) -> Elasticsearch:
+    """No retries beyond trying each configured node once (a dead node among several is not
+    an unreachable cluster)."""
+    return base.options(request_timeout=timeout, max_retries=max(0, len(es.url) - 1))
 
 
 def check_health(
@@ -62,7 +66,7 @@ def check_health(
     es = _es(settings)
     base = client or make_client(es)
     try:
-        quick = _quick(base, timeout)
+        quick = _quick(base, timeout, es)
         caps = probe(quick)
         try:
             health: dict[str, Any] = quick.cluster.health().body
@@ -88,7 +92,7 @@ def preflight(settings: Settings | ElasticsearchSettings, *, timeout: float = 5.
     es = _es(settings)
     client = make_client(es)
     try:
-        _quick(client, timeout).security.authenticate()
+        _quick(client, timeout, es).security.authenticate()
     except (AuthenticationException, AuthorizationException) as exc:
         raise ClusterConnectionError(describe_cluster_error(exc, es, timeout=timeout)) from None
     except ApiError:
@@ -97,6 +101,79 @@ def preflight(settings: Settings | ElasticsearchSettings, *, timeout: float = 5.
         raise ClusterConnectionError(describe_cluster_error(exc, es, timeout=timeout)) from None
     finally:
         client.close()
+
+
+def health_in_words(health: dict[str, Any]) -> str:
+    """`_cluster/health` as a sentence: what the colour means for searches and writes."""
+    status = health.get("status", "unknown")
+    nodes = health.get("number_of_nodes", "?")
+    unassigned = int(health.get("unassigned_shards", 0))
+    moving = int(health.get("initializing_shards", 0)) + int(health.get("relocating_shards", 0))
+    text = f"cluster {status}: {nodes} node(s), {health.get('active_shards', '?')} active shards"
+    if unassigned:
+        text += f", {unassigned} unassigned"
+    if moving:
+        text += f", {moving} initializing or relocating"
+    if status == "green":
+        return text + " (every shard copy is allocated)"
+    if status == "yellow":
+        return text + (
+            " (all primaries are allocated, so searches and writes work; some replica copies "
+            "have no node to live on, so a further node loss could lose data)"
+        )
+    if status == "red":
+        return text + (
+            " (some primary shards have no live copy: documents on them cannot be searched or "
+            "written until their node returns)"
+        )
+    return text
+
+
+def cluster_health(client: Elasticsearch) -> dict[str, Any] | None:
+    """`_cluster/health`, or None when the credentials may not read it (no `monitor`)."""
+    try:
+        return dict(client.cluster.health().body)
+    except AuthorizationException:
+        return None
+
+
+WRITE_PRIVILEGES = ("create_index", "write", "view_index_metadata")
+
+
+def check_write_privileges(settings: Settings, *, timeout: float = 5.0) -> None:
+    """Before init/ingest write anything: may these credentials create and write the index?
+    (`_has_privileges` needs no privilege itself; a cluster without security skips the check.)"""
+    es = settings.es
+    name = settings.index.name
+    client = make_client(es)
+    try:
+        answer = (
+            _quick(client, timeout, es)
+            .security.has_privileges(
+                index=[{"names": [name, f"{name}-*"], "privileges": list(WRITE_PRIVILEGES)}]
+            )
+            .body
+        )
+    except ApiError:
+        return  # security off: nothing to check
+    except (TransportError, ValueError) as exc:
+        raise ClusterConnectionError(describe_cluster_error(exc, es, timeout=timeout)) from None
+    finally:
+        client.close()
+    missing = sorted(
+        {
+            privilege
+            for privileges in answer.get("index", {}).values()
+            for privilege, granted in privileges.items()
+            if not granted
+        }
+    )
+    if missing:
+        raise ClusterConnectionError(
+            f"Elasticsearch at {describe_target(es)}: {_auth_kind(es)} lacks the index "
+            f"privilege(s) {', '.join(missing)} on {name!r} (needed to create and write it); "
+            "search needs only read"
+        )
 
 
 def describe_cluster_error(

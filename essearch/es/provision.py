@@ -221,6 +221,89 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+# -- security: TLS on HTTP and file-realm users --------------------------------------------------
+
+
+@dataclass(frozen=True)
+class FileUser:
+    name: str
+    password: str
+    roles: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class NodeSecurity:
+    """Security on, HTTPS with a CA and node certificate made by `elasticsearch-certutil` at start,
+    and users of the file realm (`elasticsearch-users`; roles in `roles.yml`). The test zip lacks
+    analysis-common, so the `.security` index (native users, API keys) cannot be created on it."""
+
+    users: tuple[FileUser, ...]
+    roles_yml: str = ""
+    tls: bool = True
+
+    @property
+    def admin(self) -> FileUser:
+        return next(u for u in self.users if "superuser" in u.roles)
+
+
+def _run_tool(home: Path, base: Path, java_home: Path, *args: str) -> None:
+    env = {k: v for k, v in os.environ.items() if k not in ("JAVA_HOME", "ES_JAVA_OPTS")}
+    env.update(ES_JAVA_HOME=str(java_home), ES_PATH_CONF=str(base / "config"))
+    proc = subprocess.run(
+        [str(home / "bin" / args[0]), *args[1:]],
+        env=env,
+        cwd=str(base),
+        capture_output=True,
+        text=True,
+        timeout=300,
+        stdin=subprocess.DEVNULL,
+    )
+    if proc.returncode != 0:
+        raise ProvisioningError(
+            f"{args[0]} {args[1]} failed: {(proc.stdout + proc.stderr)[-1500:]}"
+        )
+
+
+def _set_up_security(home: Path, base: Path, java_home: Path, security: NodeSecurity) -> Path:
+    """Certificates and users into the node's config directory; returns the CA file."""
+    certs = base / "config" / "certs"
+    if security.tls and not (certs / "ca" / "ca.crt").is_file():
+        certs.mkdir(parents=True, exist_ok=True)
+        _run_tool(home, base, java_home, "elasticsearch-certutil", "ca", "--silent", "--pem",
+                  "--out", str(certs / "ca.zip"))  # fmt: skip
+        with zipfile.ZipFile(certs / "ca.zip") as zf:
+            zf.extractall(certs)
+        ca_crt, ca_key = str(certs / "ca" / "ca.crt"), str(certs / "ca" / "ca.key")
+        _run_tool(home, base, java_home, "elasticsearch-certutil", "cert", "--silent", "--pem",
+                  "--ca-cert", ca_crt, "--ca-key", ca_key, "--ip", "127.0.0.1",
+                  "--dns", "localhost", "--out", str(certs / "node.zip"))  # fmt: skip
+        with zipfile.ZipFile(certs / "node.zip") as zf:
+            zf.extractall(certs)
+    config = base / "config"
+    if security.roles_yml:
+        (config / "roles.yml").write_text(security.roles_yml, encoding="utf-8")
+    known = (config / "users").read_text() if (config / "users").is_file() else ""
+    for user in security.users:
+        if not known.startswith(f"{user.name}:") and f"\n{user.name}:" not in known:
+            _run_tool(home, base, java_home, "elasticsearch-users", "useradd", user.name,
+                      "-p", user.password, "-r", ",".join(user.roles))  # fmt: skip
+    return certs / "ca" / "ca.crt"
+
+
+def security_settings(security: NodeSecurity) -> dict[str, str]:
+    options = {"xpack.security.enabled": "true", "xpack.security.authc.api_key.enabled": "true"}
+    if security.tls:
+        options.update(
+            {
+                "xpack.security.http.ssl.enabled": "true",
+                "xpack.security.http.ssl.key": "certs/instance/instance.key",
+                "xpack.security.http.ssl.certificate": "certs/instance/instance.crt",
+                "xpack.security.http.ssl.certificate_authorities": "certs/ca/ca.crt",
+            }
+        )
+    return options
+
+
 # -- a node ---------------------------------------------------------------------------------------
 
 
@@ -241,6 +324,8 @@ class LocalNode:
     # Basic-auth user the readiness checks log in as (a secured node), and HTTPS on or off.
     auth: tuple[str, str] | None = None
     tls: bool = False
+    security: NodeSecurity | None = None
+    ca_certs: Path | None = None
     _proc: subprocess.Popen[bytes] | None = field(default=None, init=False, repr=False)
     _closed: bool = field(default=False, init=False, repr=False)
 
@@ -256,10 +341,7 @@ class LocalNode:
     def _prepare(self) -> tuple[Path, Path]:
         home = unpack(self.version)
         if self.base_dir is None:
-            self.base_dir = Path(tempfile.mkdtemp(prefix="essearch-es-"))
-            shutil.copytree(home / "config", self.base_dir / "config")
-            (self.base_dir / "data").mkdir()
-            (self.base_dir / "logs").mkdir()
+            self.base_dir = self._new_base(home)
         self.http_port = self.http_port or free_port()
         self.transport_port = self.transport_port or free_port()
         if os.geteuid() == 0:
@@ -268,6 +350,14 @@ class LocalNode:
                 _chown_tree(home, user.pw_uid, user.pw_gid)
             _chown_tree(self.base_dir, user.pw_uid, user.pw_gid)
         return home, self.base_dir
+
+    @staticmethod
+    def _new_base(home: Path) -> Path:
+        base = Path(tempfile.mkdtemp(prefix="essearch-es-"))
+        shutil.copytree(home / "config", base / "config")
+        (base / "data").mkdir()
+        (base / "logs").mkdir()
+        return base
 
     def command(self, home: Path) -> list[str]:
         assert self.base_dir is not None
@@ -281,16 +371,29 @@ class LocalNode:
             "path.logs": str(self.base_dir / "logs"),
             "cluster.name": f"essearch-{self.http_port}",
             "cluster.routing.allocation.disk.threshold_enabled": "false",
+            **(security_settings(self.security) if self.security else {}),
             **self.settings,
         }
-        return [str(home / "bin" / "elasticsearch"), *(f"-E{k}={v}" for k, v in options.items())]
+        # an empty value removes a default (a cluster of several nodes has no discovery.type)
+        return [
+            str(home / "bin" / "elasticsearch"),
+            *(f"-E{k}={v}" for k, v in options.items() if v != ""),
+        ]
 
-    def start(self, timeout: float = 180.0) -> str:
-        """Start the node and wait until the cluster is yellow or green; returns its URL."""
+    def start(self, timeout: float = 180.0, *, wait: bool = True) -> str:
+        """Start the node and (unless `wait=False`, for a node of a cluster still forming) wait
+        until the cluster is yellow or green and its licence is there; returns its URL."""
         if self._proc is not None and self._proc.poll() is None:
             return self.url
-        home, base = self._prepare()
         java_home = find_java_home(self.version)
+        if self.security is not None:
+            home = unpack(self.version)
+            self.base_dir = self.base_dir or self._new_base(home)
+            self.ca_certs = _set_up_security(home, self.base_dir, java_home, self.security)
+            self.tls = self.security.tls
+            admin = self.security.admin
+            self.auth = (admin.name, admin.password)
+        home, base = self._prepare()
         if os.geteuid() == 0:
             java_home = _readable_java(java_home)
         env = {k: v for k, v in os.environ.items() if k not in ("JAVA_HOME", "ES_JAVA_OPTS")}
@@ -315,8 +418,32 @@ class LocalNode:
         finally:
             out.close()
         atexit.register(self.close)
-        self._wait_ready(timeout)
+        if wait:
+            self._wait_ready(timeout)
+        else:
+            self._wait_listening(timeout)
         return self.url
+
+    def _wait_listening(self, timeout: float) -> None:
+        """Until the HTTP port accepts connections (the node's keystore and config are written)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self._proc is not None and self._proc.poll() is not None:
+                raise ProvisioningError(
+                    f"Elasticsearch {self.version} exited with code {self._proc.returncode} "
+                    f"while starting.\n{self.log_tail()}"
+                )
+            with (
+                contextlib.suppress(OSError),
+                socket.create_connection(("127.0.0.1", self.http_port), timeout=1),
+            ):
+                return
+            time.sleep(0.5)
+        raise ProvisioningError(f"Elasticsearch node on port {self.http_port} did not listen")
+
+    def wait_ready(self, timeout: float = 180.0) -> None:
+        """Wait as `start` does (health yellow+, node list, licence)."""
+        self._wait_ready(timeout)
 
     def _wait_ready(self, timeout: float) -> None:
         """Ready means what the capability probe reads is there: health yellow or better, the
@@ -364,6 +491,10 @@ class LocalNode:
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(proc.pid, signal.SIGKILL)
             proc.wait(timeout=10)
+
+    @property
+    def running(self) -> bool:
+        return self._proc is not None and self._proc.poll() is None
 
     def kill(self) -> None:
         """Kill -9 the node, as a crash would."""
@@ -427,6 +558,67 @@ def _readable_java(java_home: Path) -> Path:
                         else os.stat(path).st_mode | 0o444,
                     )
     return copy
+
+
+@dataclass
+class LocalCluster:
+    """Several nodes of one cluster on loopback (distinct ports, `discovery.seed_hosts`,
+    `cluster.initial_master_nodes`), started one after another; security off. A node can be
+    killed (`nodes[i].kill()`) and started again on the same ports and data."""
+
+    size: int = 3
+    version: str = ES_VERSION
+    heap_mb: int = 256
+    nodes: list[LocalNode] = field(default_factory=list)
+
+    @property
+    def urls(self) -> list[str]:
+        return [node.url for node in self.nodes]
+
+    def start(self, timeout: float = 240.0) -> list[str]:
+        if not self.nodes:
+            ports = [(free_port(), free_port()) for _ in range(self.size)]
+            name = f"essearch-cluster-{ports[0][0]}"
+            names = [f"node-{i + 1}" for i in range(self.size)]
+            common = {
+                "discovery.type": "",
+                "cluster.name": name,
+                "discovery.seed_hosts": ",".join(f"127.0.0.1:{t}" for _, t in ports),
+                "cluster.initial_master_nodes": ",".join(names),
+            }
+            self.nodes = [
+                LocalNode(
+                    version=self.version,
+                    heap_mb=self.heap_mb,
+                    http_port=http,
+                    transport_port=transport,
+                    settings={**common, "node.name": node_name},
+                )
+                for (http, transport), node_name in zip(ports, names, strict=True)
+            ]
+        for node in self.nodes:  # one after another: a fresh install races on the keystore
+            node.start(timeout, wait=False)
+        for node in self.nodes:
+            node.wait_ready(timeout)
+        self.wait_for_nodes(self.size, timeout)
+        return self.urls
+
+    def wait_for_nodes(self, count: int, timeout: float = 120.0, status: str = "yellow") -> None:
+        """Until `count` nodes are in the cluster and health is at least `status`."""
+        live = next(n for n in self.nodes if n.running)
+        url = (
+            f"{live.url}/_cluster/health?wait_for_nodes={count}&wait_for_status={status}&timeout=1s"
+        )
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if _answers(url, lambda body: not body.get("timed_out", True)):
+                return
+            time.sleep(0.5)
+        raise ProvisioningError(f"the cluster did not reach {count} nodes / {status}")
+
+    def close(self) -> None:
+        for node in self.nodes:
+            node.close()
 
 
 # -- the search order --------------------------------------------------------------------------

@@ -75,6 +75,9 @@ class IngestOptions:
     bulk_chunk_size: int = 500  # actions per bulk request
     bulk_max_bytes: int = 10 * 1024 * 1024  # bytes per bulk request
     bulk_threads: int = 2
+    # How long a bulk waits for an unavailable primary (a dead node's shard) before its items
+    # fail; None keeps the server's 1m.
+    bulk_timeout: str | None = None
     queue_size: int = 4  # ready batches waiting for the bulk consumers
     max_retries: int = 8  # per item, on 429
     initial_backoff: float = 0.5
@@ -555,6 +558,7 @@ class _Run:
                 max_retries=opts.max_retries,
                 initial_backoff=opts.initial_backoff,
                 max_backoff=opts.max_backoff,
+                **({"timeout": opts.bulk_timeout} if opts.bulk_timeout else {}),
             ):
                 op, info = next(iter(result.items()))
                 status = info.get("status")
