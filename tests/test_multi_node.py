@@ -14,6 +14,7 @@ from dataclasses import replace
 
 import pytest
 from click.testing import CliRunner
+from conftest import cleanup_indices
 from test_ingest_resilience import SMALL_CHUNKS, all_ids, expected_ids, write_corpus
 from test_ingest_support import create_index
 
@@ -127,6 +128,7 @@ def test_sigkill_during_ingest_then_rerun_is_exact(cluster, local_embedder, tmp_
     assert all_ids(client, settings.index.name) == expected  # exact, no duplicates
     assert client.count(index=settings.index.name).body["count"] == len(expected)
     assert client.cluster.health().body["status"] == "green"
+    cleanup_indices(client, settings.index.name)  # a 0-replica index would turn a later kill red
     client.close()
 
 

@@ -545,6 +545,11 @@ class _Run:
                 return
             yield from item
 
+    @property
+    def _bulk_params(self) -> dict[str, Any]:
+        timeout = self.options.bulk_timeout
+        return {"timeout": timeout} if timeout else {}
+
     def consume(self) -> None:
         opts = self.options
         try:
@@ -558,7 +563,7 @@ class _Run:
                 max_retries=opts.max_retries,
                 initial_backoff=opts.initial_backoff,
                 max_backoff=opts.max_backoff,
-                **({"timeout": opts.bulk_timeout} if opts.bulk_timeout else {}),
+                **self._bulk_params,
             ):
                 op, info = next(iter(result.items()))
                 status = info.get("status")
