@@ -321,3 +321,28 @@ def test_https_to_a_plain_http_port_says_so(httpserver: HTTPServer, monkeypatch)
     assert result.exit_code == 1
     assert "probably plain HTTP" in result.output and "use http://" in result.output
     assert len(result.output.strip().splitlines()) == 1
+
+
+def test_probe_waits_for_the_licence_of_a_node_still_starting(httpserver: HTTPServer):
+    """A node that has just formed its cluster answers 404 for `_license` for a moment: the
+    probe waits for the self-generated licence instead of reporting (and caching) 'none'."""
+    answers = iter([404, 404])
+
+    def licence(request: Request) -> Response:
+        status = next(answers, 200)
+        body = {"license": {"type": "basic", "status": "active"}} if status == 200 else {}
+        return Response(
+            json.dumps(body), status=status, headers=ES, content_type="application/json"
+        )
+
+    nodes = {
+        "cluster_name": "fake",
+        "nodes": {"n1": {"version": "8.19.9", "modules": [{"name": "x-pack-core"}]}},
+    }
+    httpserver.expect_request("/_nodes/_local").respond_with_json(_nodes("8.19.9"), headers=ES)
+    httpserver.expect_request("/_nodes/plugins").respond_with_json(nodes, headers=ES)
+    httpserver.expect_request("/_license").respond_with_handler(licence)
+    with make_client(Settings(es={"url": httpserver.url_for("/").rstrip("/")})) as client:
+        caps = probe(client)
+        assert caps.license_type == "basic" and caps.version == "8.19.9"
+        assert next(answers, "used") == "used"  # both 404s were seen, then the licence
