@@ -17,7 +17,7 @@ from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
-from essearch.cli._common import cluster_settings, console, err_console, get_settings, print_json
+from essearch.cli._common import console, err_console, get_settings, print_json
 from essearch.errors import ConfigurationError
 
 PROVIDERS = ["local", "openai", "ollama", "elasticsearch"]
@@ -358,7 +358,7 @@ def endpoint_create_command(
         openai_endpoint_body,
     )
 
-    settings = cluster_settings()
+    settings = get_settings()
     key: Any = api_key or settings.embedder.api_key
     if key is None and url is not None:
         key = "ignored"  # OpenAI-compatible servers such as Ollama accept any key

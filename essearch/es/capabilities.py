@@ -203,6 +203,11 @@ class Capabilities:
         return self.has_component("unsigned-long")
 
     @property
+    def knn_query(self) -> bool:
+        """The `knn` query (inside `bool` etc.) arrived in 8.12; 8.11 has only top-level `knn`."""
+        return self.version_tuple >= (8, 12, 0)
+
+    @property
     def rescore_vector(self) -> bool:
         """`rescore_vector.oversample` in index_options and kNN: 9.0 (preview, GA 9.1), and
         backported to 8.18 (8.19.9 accepts it in mappings and in `knn`, verified on a node)."""
@@ -232,6 +237,7 @@ class Capabilities:
         return {
             "dense_vector": True,
             "knn": True,
+            "knn_query": self.knn_query,
             "reindex": self.reindex,
             "update_by_query": self.update_by_query,
             "delete_by_query": self.delete_by_query,

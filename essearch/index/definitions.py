@@ -220,6 +220,10 @@ def index_options_for(settings: Settings, capabilities: Capabilities | None) -> 
                 f"index.{field}={value}: only HNSW index types take it, not {index_type!r}"
             )
         options["m" if field == "hnsw_m" else "ef_construction"] = value
+    if index_type == "hnsw" and capabilities is not None and capabilities.version_tuple < (8, 12):
+        # 8.11 requires both HNSW parameters (verified on 8.11.4); these are its defaults
+        options.setdefault("m", 16)
+        options.setdefault("ef_construction", 100)
     if idx.rescore_oversample is not None:
         if index_type not in QUANTIZED_TYPES:
             raise ConfigurationError(
