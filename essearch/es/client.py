@@ -181,9 +181,12 @@ def client_kwargs(es: ElasticsearchSettings) -> dict[str, Any]:
     elif es.username:
         password = es.password.get_secret_value() if es.password else ""
         kwargs["basic_auth"] = (es.username, password)
-    if es.ca_certs:
+    # TLS options only where TLS is used (the client refuses them for http:// URLs; such a URL to
+    # an HTTPS port then gets its own clear message)
+    tls = bool(es.cloud_id) or any(url.startswith("https://") for url in es.url)
+    if es.ca_certs and tls:
         kwargs["ca_certs"] = str(es.ca_certs)
-    if es.ssl_assert_fingerprint:
+    if es.ssl_assert_fingerprint and tls:
         kwargs["ssl_assert_fingerprint"] = es.ssl_assert_fingerprint
     return kwargs
 
