@@ -9,6 +9,7 @@ from __future__ import annotations
 import importlib
 import pkgutil
 import sys
+from typing import Any
 
 import click
 
@@ -19,7 +20,7 @@ from essearch.errors import EssearchError
 class EssearchGroup(click.Group):
     """Turns essearch's own errors into one clear line and exit code 1 (no traceback)."""
 
-    def invoke(self, ctx: click.Context):  # type: ignore[override]
+    def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
         except EssearchError as exc:

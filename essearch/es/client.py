@@ -118,7 +118,7 @@ class _VersionAware:
 
 
 class VersionAwareTransport(_VersionAware, Transport):
-    def perform_request(self, method: str, target: str, **kwargs: Any) -> TransportApiResponse:  # type: ignore[override]
+    def perform_request(self, method: str, target: str, **kwargs: Any) -> TransportApiResponse:
         if not self._settled:
             self._settle(self._ask_version(kwargs))
         kwargs["headers"] = with_compat_headers(kwargs.get("headers"), self.compat_major)

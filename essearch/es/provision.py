@@ -655,7 +655,7 @@ def docker_available(timeout: float = 3.0) -> bool:
 
 
 def _start_container(version: str = ES_VERSION) -> ProvisionedCluster:
-    from testcontainers.elasticsearch import ElasticSearchContainer  # type: ignore[import-untyped]
+    from testcontainers.elasticsearch import ElasticSearchContainer
 
     image = DOCKER_IMAGE.rsplit(":", 1)[0] + f":{version}"
     container = ElasticSearchContainer(image, mem_limit="2g")
@@ -663,7 +663,8 @@ def _start_container(version: str = ES_VERSION) -> ProvisionedCluster:
     container.with_env("xpack.security.enabled", "false")
     container.with_env("ES_JAVA_OPTS", "-Xms512m -Xmx512m")
     container.start()
-    return ProvisionedCluster(url=container.get_url(), source="docker", _cleanup=container.stop)
+    url = f"http://{container.get_container_host_ip()}:{container.get_exposed_port(container.port)}"
+    return ProvisionedCluster(url=url, source="docker", _cleanup=container.stop)
 
 
 def provision(
