@@ -55,6 +55,16 @@ def pit_search_body(
     return body
 
 
+def _needs_exclude_vectors_option(client: Elasticsearch) -> bool:
+    """`_source.exclude_vectors` exists from 9.1 (vectors may be left out of `_source` there);
+    older servers reject the key and always return vectors in `_source`."""
+    from essearch.es.capabilities import parse_version
+    from essearch.es.client import server_version
+
+    version = server_version(client)
+    return version is None or parse_version(version) >= (9, 1, 0)
+
+
 def iter_pages(
     client: Elasticsearch,
     index: str,
@@ -79,7 +89,7 @@ def iter_pages(
                 size=size,
                 query=query,
                 source=source,
-                include_vectors=include_vectors,
+                include_vectors=include_vectors and _needs_exclude_vectors_option(client),
                 search_after=search_after,
                 keep_alive=keep_alive,
                 sort=sort,
