@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from essearch.cli._common import cluster_settings, err_console, print_json
+from essearch.cli._common import cluster_settings_checked, err_console, get_settings, print_json
 
 
 def _floats(value: str | None) -> list[float] | None:
@@ -115,7 +115,7 @@ def eval_cmd(
     from essearch.eval.report import print_report, write_results
     from essearch.eval.runner import HYBRID_FUSIONS, MODES, evaluate_dataset, parse_list
 
-    settings = cluster_settings()
+    settings = get_settings()
     if analyzer:
         settings = settings.model_copy(
             update={"index": settings.index.model_copy(update={"analyzer": analyzer})}
@@ -132,6 +132,7 @@ def eval_cmd(
             grid["num_candidates"] = _ints(sweep_num_candidates) or []
     except ValueError as exc:
         raise click.BadParameter(f"sweep grid: {exc}") from None
+    cluster_settings_checked(settings)  # the arguments first, then the cluster
 
     ingest_progress = None
     status = None
