@@ -21,7 +21,7 @@ from elasticsearch import (
 from elasticsearch import ConnectionError as EsConnectionError
 from elasticsearch import ConnectionTimeout as EsConnectionTimeout
 
-from essearch.errors import ClusterConnectionError
+from essearch.errors import ClusterConnectionError, es_error_reason
 from essearch.es.capabilities import Capabilities, probe
 from essearch.es.client import SUPPORTED_RANGE, describe_target, make_client
 from essearch.settings import ElasticsearchSettings, Settings
@@ -208,7 +208,7 @@ def describe_cluster_error(
     if isinstance(exc, EsConnectionError):
         return f"cannot reach Elasticsearch at {target}: {_connection_cause(_text(exc), es)}"
     if isinstance(exc, ApiError):
-        return f"Elasticsearch at {target} answered HTTP {exc.status_code}: {_reason(exc)}"
+        return f"Elasticsearch at {target} answered HTTP {exc.status_code}: {es_error_reason(exc)}"
     if isinstance(exc, TransportError):
         return f"cannot talk to Elasticsearch at {target}: {exc.message}"
     return f"Elasticsearch at {target}: {exc}"

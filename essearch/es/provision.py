@@ -64,7 +64,18 @@ def maven_zip_path(version: str = ES_VERSION) -> Path:
     return repo / group_path / MAVEN_ARTIFACT / version / f"{MAVEN_ARTIFACT}-{version}.zip"
 
 
-def fetch_zip(version: str = ES_VERSION) -> Path:
+# An optional progress hook: called with a short phase name ("downloading Elasticsearch 9.5.4",
+# "starting", ...) so a CLI can show what a long start is waiting for. None: silent.
+PhaseHook = Callable[[str], None] | None
+
+
+def _phase(hook: PhaseHook, text: str) -> None:
+    log.info("%s", text)
+    if hook is not None:
+        hook(text)
+
+
+def fetch_zip(version: str = ES_VERSION, on_phase: PhaseHook = None) -> Path:
     """The distribution zip in the local Maven repository, downloading it once if needed."""
     target = maven_zip_path(version)
     if target.is_file() and target.stat().st_size > 0:
@@ -76,7 +87,7 @@ def fetch_zip(version: str = ES_VERSION) -> Path:
             "is not installed to fetch it; install Maven, or point ESSEARCH_ES_URL at a cluster"
         )
     artifact = f"{MAVEN_GROUP}:{MAVEN_ARTIFACT}:{version}:zip"
-    log.info("fetching %s with Maven", artifact)
+    _phase(on_phase, f"downloading Elasticsearch {version} with Maven (once)")
     proc = subprocess.run(
         [mvn, "-q", "-B", "dependency:get", f"-Dartifact={artifact}", "-Dtransitive=false"],
         capture_output=True,
@@ -91,13 +102,14 @@ def fetch_zip(version: str = ES_VERSION) -> Path:
     return target
 
 
-def unpack(version: str = ES_VERSION, root: Path | None = None) -> Path:
+def unpack(version: str = ES_VERSION, root: Path | None = None, on_phase: PhaseHook = None) -> Path:
     """Unpack the zip once into the cache; returns ES_HOME."""
     root = root or cache_root()
     home = root / f"elasticsearch-{version}"
     if (home / "bin" / "elasticsearch").is_file():
         return home
-    archive = fetch_zip(version)
+    archive = fetch_zip(version, on_phase)
+    _phase(on_phase, f"unpacking Elasticsearch {version} (once)")
     root.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=".unpack-", dir=root))
     with zipfile.ZipFile(archive) as zf:
@@ -326,6 +338,7 @@ class LocalNode:
     tls: bool = False
     security: NodeSecurity | None = None
     ca_certs: Path | None = None
+    on_phase: PhaseHook = field(default=None, repr=False, compare=False)
     _proc: subprocess.Popen[bytes] | None = field(default=None, init=False, repr=False)
     _closed: bool = field(default=False, init=False, repr=False)
 
@@ -339,7 +352,7 @@ class LocalNode:
         return self.base_dir / "node.out"
 
     def _prepare(self) -> tuple[Path, Path]:
-        home = unpack(self.version)
+        home = unpack(self.version, on_phase=self.on_phase)
         if self.base_dir is None:
             self.base_dir = self._new_base(home)
         self.http_port = self.http_port or free_port()
@@ -394,6 +407,7 @@ class LocalNode:
             admin = self.security.admin
             self.auth = (admin.name, admin.password)
         home, base = self._prepare()
+        _phase(self.on_phase, f"starting Elasticsearch {self.version}")
         if os.geteuid() == 0:
             java_home = _readable_java(java_home)
         env = {k: v for k, v in os.environ.items() if k not in ("JAVA_HOME", "ES_JAVA_OPTS")}
@@ -418,6 +432,7 @@ class LocalNode:
         finally:
             out.close()
         atexit.register(self.close)
+        _phase(self.on_phase, f"waiting for Elasticsearch {self.version} to report health")
         if wait:
             self._wait_ready(timeout)
         else:
@@ -673,18 +688,26 @@ def provision(
     use_env: bool = True,
     version: str = ES_VERSION,
     heap_mb: int = 512,
+    on_phase: PhaseHook = None,
 ) -> ProvisionedCluster:
     """Find Elasticsearch in the documented order; raise `ProvisioningError` with the reason.
-    `version` chooses the container or local node (ESSEARCH_ES_URL is used as it is)."""
+
+    `version` chooses the container or local node (ESSEARCH_ES_URL is used as it is);
+    `on_phase`, when given, hears each step of a start (looking for Docker, downloading,
+    unpacking, starting, waiting for health)."""
     env_url = os.environ.get("ESSEARCH_ES_URL") if use_env else None
     if env_url:
         return ProvisionedCluster(url=env_url.split(",")[0].strip(), source="env")
+    _phase(on_phase, "looking for a Docker engine")
     if docker_available():
         try:
+            _phase(on_phase, f"starting the {DOCKER_IMAGE} container")
             return _start_container(version)
         except Exception as exc:  # fall through to the local node, but say why
             log.warning("testcontainers could not start Elasticsearch (%s); using local node", exc)
-    node = LocalNode(version=version, heap_mb=heap_mb, settings=dict(node_settings or {}))
+    node = LocalNode(
+        version=version, heap_mb=heap_mb, settings=dict(node_settings or {}), on_phase=on_phase
+    )
     try:
         node.start()
     except BaseException:
