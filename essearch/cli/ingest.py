@@ -2,14 +2,49 @@
 
 from __future__ import annotations
 
+import os
+import signal
 import sys
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from types import FrameType
 
 import click
+from rich.markup import escape
 
 from essearch.cli._common import err_console, get_settings, print_json
 
-FORMATS = ["jsonl", "csv", "text", "markdown"]
+FORMATS = [
+    "jsonl", "csv", "parquet", "text", "markdown", "html", "pdf", "docx", "pptx", "xlsx"
+]  # fmt: skip
+
+
+@contextmanager
+def stop_on_sigterm() -> Iterator[None]:
+    """SIGTERM stops the run like Ctrl-C: what was embedded is flushed, the exit code is 130."""
+
+    def interrupt(signum: int, frame: FrameType | None) -> None:
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def exit_now(code: int) -> None:
+    """Exit with `code`. When a pipeline thread is still inside native code (a torch forward
+    pass outlives the join timeout after Ctrl-C), interpreter finalisation would abort the
+    process ("terminate called without an active exception", status 134) instead of returning
+    our code, so then the process ends at once, after flushing."""
+    if any(t.name.startswith("ingest-") and t.is_alive() for t in threading.enumerate()):
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+    sys.exit(code)
 
 
 @click.command("ingest")
@@ -21,7 +56,24 @@ FORMATS = ["jsonl", "csv", "text", "markdown"]
 @click.option("--title-field", help="Dotted path of the title (default: title).")
 @click.option("--text-field", help="Dotted path of the text (default: text, content, body).")
 @click.option("--metadata-field", help="Dotted path of the metadata object (default: metadata).")
-@click.option("--meta", "extra_metadata", multiple=True, help="Extra field copied into metadata.")
+@click.option(
+    "--meta",
+    "extra_metadata",
+    multiple=True,
+    help="Copy only these fields into metadata (default: every field but id/title/text/vector).",
+)
+@click.option(
+    "--vector-field", help="Field holding a precomputed vector (a list, or JSON list in CSV)."
+)
+@click.option("--model", "vector_model", help="Model that made the precomputed vectors.")
+@click.option("--dims", "vector_dims", type=click.IntRange(min=1), help="Their dimensions.")
+@click.option(
+    "--root",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Document ids are file paths relative to this (default: the argument's directory).",
+)
+@click.option("--sync", is_flag=True, help="Delete indexed documents the sources no longer have.")
+@click.option("--dry-run", is_flag=True, help="With --sync: list what would be deleted, only.")
 @click.option(
     "--chunk-size", type=click.IntRange(min=1), help="Chunk size (MiniLM tokens, else characters)."
 )
@@ -49,6 +101,12 @@ def ingest(
     text_field: str | None,
     metadata_field: str | None,
     extra_metadata: tuple[str, ...],
+    vector_field: str | None,
+    vector_model: str | None,
+    vector_dims: int | None,
+    root: Path | None,
+    sync: bool,
+    dry_run: bool,
     chunk_size: int | None,
     chunk_overlap: int | None,
     batch_size: int | None,
@@ -63,13 +121,22 @@ def ingest(
 
     Re-running the same command is cheap and safe: unchanged chunks are skipped, changed documents
     replace their chunks, and an interrupted run finishes where it stopped. Exit code 1 when any
-    item failed (see the dead-letter file), 130 when interrupted.
+    item failed (see the dead-letter file), 130 when interrupted (Ctrl-C or SIGTERM).
     """
     from essearch.ingest.loaders import FieldMap
     from essearch.ingest.pipeline import IngestOptions
     from essearch.ingest.pipeline import ingest as run_ingest
     from essearch.ingest.progress import NoProgress, RichProgress, summary_table
 
+    if dry_run and not sync:
+        raise click.UsageError("--dry-run lists what --sync would delete; give --sync too")
+    if (vector_model is None) != (vector_dims is None):
+        raise click.UsageError("--model and --dims go together (the precomputed vectors' model)")
+    embedder = None
+    if vector_model is not None and vector_dims is not None:
+        from essearch.embedders.precomputed import PrecomputedEmbedder
+
+        embedder = PrecomputedEmbedder(vector_model, vector_dims)
     settings = get_settings()
     if index_name:
         settings = settings.model_copy(
@@ -88,6 +155,7 @@ def ingest(
             text=text_field,
             metadata=metadata_field,
             extra_metadata=extra_metadata,
+            vector=vector_field,
         ),
         fmt=fmt,  # type: ignore[arg-type]
         glob=glob,
@@ -96,21 +164,35 @@ def ingest(
         bulk_chunk_size=bulk_size,
         bulk_threads=bulk_threads,
         skip_unchanged=not no_skip_unchanged,
+        root=root,
+        sync=sync,
+        dry_run=dry_run,
     )
     progress = NoProgress() if quiet or as_json else RichProgress(err_console)
-    report = run_ingest(list(paths), settings=settings, options=options, progress=progress)
+    with stop_on_sigterm():
+        report = run_ingest(
+            list(paths), settings=settings, embedder=embedder, options=options, progress=progress
+        )
     data = report.to_dict()
     if as_json:
         print_json(data)
+    elif dry_run:
+        for doc_id in report.sync_deleted:
+            click.echo(f"would delete {doc_id}")
+        err_console.print(f"{len(report.sync_deleted)} document(s) would be deleted by --sync")
     elif not quiet:
         err_console.print(summary_table(data))
+        for warning in report.warnings[:10]:
+            err_console.print(f"[yellow]warning: {escape(warning)}[/]")
+        if report.sync_deleted:
+            err_console.print(f"--sync deleted {len(report.sync_deleted)} document(s)")
         for failure in report.failures[:5]:
             err_console.print(f"[red]{failure}[/]")
         if report.failed > 5:
             err_console.print(f"... {report.failed - 5} more in {report.dead_letter}")
     if report.interrupted:
-        err_console.print(f"[red]{report.interrupted}[/]")
-        sys.exit(130 if "Ctrl-C" in report.interrupted else 1)
+        err_console.print(f"[red]{escape(report.interrupted)}[/]")
+        exit_now(130 if "Ctrl-C" in report.interrupted else 1)
     if report.failed:
         sys.exit(1)
 
