@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import signal
 import sys
-import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -36,15 +35,13 @@ def stop_on_sigterm() -> Iterator[None]:
 
 
 def exit_now(code: int) -> None:
-    """Exit with `code`. When a pipeline thread is still inside native code (a torch forward
-    pass outlives the join timeout after Ctrl-C), interpreter finalisation would abort the
-    process ("terminate called without an active exception", status 134) instead of returning
-    our code, so then the process ends at once, after flushing."""
-    if any(t.name.startswith("ingest-") and t.is_alive() for t in threading.enumerate()):
-        sys.stdout.flush()
-        sys.stderr.flush()
-        os._exit(code)
-    sys.exit(code)
+    """End the process with `code` at once, after flushing. After Ctrl-C or SIGTERM a native
+    thread of torch/tokenizers is still running or still joinable, and interpreter finalisation
+    then aborts the process ("terminate called without an active exception", status 134) instead
+    of returning our code; the run's own work is already flushed and closed at this point."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
 
 
 @click.command("ingest")
@@ -170,9 +167,17 @@ def ingest(
     )
     progress = NoProgress() if quiet or as_json else RichProgress(err_console)
     with stop_on_sigterm():
-        report = run_ingest(
-            list(paths), settings=settings, embedder=embedder, options=options, progress=progress
-        )
+        try:
+            report = run_ingest(
+                list(paths),
+                settings=settings,
+                embedder=embedder,
+                options=options,
+                progress=progress,
+            )
+        except KeyboardInterrupt:  # before the pipeline started (loading the model, probing)
+            err_console.print("[red]interrupted before anything was written[/]")
+            exit_now(130)
     data = report.to_dict()
     if as_json:
         print_json(data)
@@ -192,7 +197,9 @@ def ingest(
             err_console.print(f"... {report.failed - 5} more in {report.dead_letter}")
     if report.interrupted:
         err_console.print(f"[red]{escape(report.interrupted)}[/]")
-        exit_now(130 if "Ctrl-C" in report.interrupted else 1)
+        if "Ctrl-C" in report.interrupted:
+            exit_now(130)
+        sys.exit(1)
     if report.failed:
         sys.exit(1)
 

@@ -134,6 +134,16 @@ class Chunker:
             for offset, piece in self._splitter.chunk_indices(block):
                 yield (start + offset, piece)
 
+    def iter_sections(self, doc: Document) -> Iterator[tuple[int, str]]:
+        """`iter_split` of each section of the document on its own (the whole text when it has
+        no sections), so a chunk's page or heading path is exact."""
+        bounds = [offset for offset, _ in doc.sections if 0 < offset < len(doc.text)]
+        starts = [0, *bounds]
+        ends = [*bounds, len(doc.text)]
+        for start, end in zip(starts, ends, strict=True):
+            for offset, piece in self.iter_split(doc.text[start:end]):
+                yield start + offset, piece
+
     def chunks(self, doc: Document) -> list[Chunk]:
         """The document's chunks, positions 0..n-1 (see `iter_chunks`)."""
         return list(self.iter_document(doc))
@@ -145,8 +155,8 @@ class Chunker:
 
         Each chunk keeps its offset and the whitespace `gap` before it, so the document's text can
         be rebuilt from its chunks (`essearch.ops.rebuild`) and cut again with another config.
-        A chunk carries the document's metadata plus that of the section (page, slide, sheet,
-        heading path) its first character falls in.
+        A chunk never crosses a section boundary (page, slide, sheet, heading) and carries the
+        document's metadata plus that of its section.
         """
         digest = content_hash(doc.title, doc.text, doc.metadata)
         if doc.vector is not None and doc.text.strip():
@@ -155,7 +165,7 @@ class Chunker:
                 (doc.text.index(stripped[0]), stripped)
             ]
         elif doc.text.strip():
-            pieces = self.iter_split(doc.text)
+            pieces = self.iter_sections(doc)
         else:
             pieces = [(TITLE_ONLY, doc.title or "")]
         starts = [offset for offset, _ in doc.sections]
