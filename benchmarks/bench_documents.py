@@ -254,11 +254,14 @@ def bench_precomputed(client: Elasticsearch, url: str, n: int, threads: int) -> 
         def actions():
             for batch in table.to_batches(2048):
                 for row in batch.to_pylist():
+                    # the same chunk documents essearch writes (same fields and values)
                     yield {
                         "_index": write_alias_for(name),
-                        "_id": row["id"],
-                        "_source": {"doc_id": row["id"], "chunk": 0, "text": row["text"],
-                                    "vector": row["embedding"], "indexed_at": stamp},
+                        "_id": f"{row['id']}::0::{row['id']}",
+                        "_source": {"id": row["id"], "doc_id": row["id"], "chunk": 0,
+                                    "offset": 0, "gap": "", "title": None, "text": row["text"],
+                                    "metadata": {}, "content_hash": row["id"],
+                                    "indexed_at": stamp, "vector": row["embedding"]},
                     }  # fmt: skip
 
         for ok, item in parallel_bulk(client, actions(), thread_count=threads, chunk_size=500):
@@ -289,6 +292,9 @@ def bench_precomputed(client: Elasticsearch, url: str, n: int, threads: int) -> 
     ess.append(run_essearch())
     raw.append(run_raw())
     raw_s, ess_s = min(raw), min(ess)
+    print(
+        f"    rounds (s): raw {[round(x, 1) for x in raw]}, essearch {[round(x, 1) for x in ess]}"
+    )
     result = {
         "rows": n, "dims": dims, "threads": threads,
         "raw_parallel_bulk_s": round(raw_s, 2), "essearch_s": round(ess_s, 2),
@@ -321,7 +327,11 @@ def main() -> None:
     if args.rss_child:
         rss_child(args.es_url, args.rss_child)
         return
-    client = Elasticsearch(args.es_url, request_timeout=120)
+    from essearch.es import make_client
+
+    # essearch's client (orjson serializer) for both sides of every comparison
+    client = make_client(settings_for(args.es_url, "bench"))
+    client = client.options(request_timeout=120)
     parts = set(args.parts.split(","))
     figures: dict[str, dict] = {}
     print(f"Elasticsearch at {args.es_url}; {os.cpu_count()} CPUs")

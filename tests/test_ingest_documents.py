@@ -270,8 +270,8 @@ def test_same_id_twice_in_one_run_the_last_wins(
         records,
         settings=settings,
         embedder=local_embedder,
-        options=IngestOptions(chunker=SMALL_CHUNKS, dead_letter=None, embed_batch=2),
-    )
+        options=IngestOptions(chunker=SMALL_CHUNKS, dead_letter=None, embed_batch=64),
+    )  # one batch: both versions are cut before either is sent
     assert report.duplicates == 1 and any("'dup'" in w for w in report.warnings)
     assert [c["text"] for c in chunks_of(es_client, settings, "dup")] == ["Second version, short."]
 

@@ -163,13 +163,14 @@ def parse_vector(value: Any) -> list[float] | str:
         value = value.tolist()
     if not isinstance(value, (list, tuple)):
         return f"must be a list of numbers, got {type(value).__name__}"
-    try:
-        vector = [float(x) for x in value]
-    except (TypeError, ValueError):
-        return "must be a list of numbers"
+    if value and all(type(x) is float for x in value):
+        return value if isinstance(value, list) else list(value)  # the common case: no copy
     if any(isinstance(x, bool) for x in value):
         return "must be a list of numbers, got booleans"
-    return vector
+    try:
+        return [float(x) for x in value]
+    except (TypeError, ValueError):
+        return "must be a list of numbers"
 
 
 def document_from_record(

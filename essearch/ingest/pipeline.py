@@ -500,6 +500,9 @@ class _Run:
                     continue
                 self.counters.add("documents")
                 self.check_document(item)
+                if any(p.doc.id == item.id for p in batch):  # a repeated id: one version a batch
+                    self.process(batch)
+                    batch, pending = [], 0
                 try:
                     for piece in self.pieces(item):
                         batch.append(piece)
@@ -598,8 +601,12 @@ class _Run:
         for piece, plan in zip(batch, plans, strict=True):
             self.counters.add("chunks", len(plan.chunks))
             self.counters.add("skipped", len(plan.chunks) - len(plan.to_send))
-            if piece.doc.id in self.duplicates:
-                self.duplicates[piece.doc.id].update(c.id for c in plan.chunks)
+            winners = self.duplicates.get(piece.doc.id)
+            last_version = bool(plan.chunks) and (
+                plan.chunks[0].content_hash == self.seen[piece.doc.id]
+            )
+            if winners is not None and last_version:
+                winners.update(c.id for c in plan.chunks)
         given = [p for p in plans if p.to_send and p.to_send[0].vector is not None]
         vectors = self.embed([p for p in plans if not (p.to_send and p.to_send[0].vector)])
         vectors.update(self.precomputed(given))
@@ -646,7 +653,7 @@ class _Run:
                     )
                 )
             else:
-                result[plan.doc.id] = [list(c.vector or []) for c in plan.to_send]
+                result[plan.doc.id] = [c.vector or [] for c in plan.to_send]
             start = end
         return result
 
