@@ -213,3 +213,19 @@ def test_jsonl_reader_shared_by_evaluation(tmp_path: Path) -> None:
     path.write_text(json.dumps({"_id": "1", "text": "q"}) + "\n{oops\n", encoding="utf-8")
     with pytest.raises(ConfigurationError, match=r"q.jsonl:2: invalid JSON"):
         list(iter_jsonl(path))
+
+
+def test_content_hash_of_a_large_text_is_the_hash_of_the_whole_payload(monkeypatch) -> None:
+    import hashlib
+
+    from essearch.ingest import ids
+
+    def whole(title, text, metadata):
+        payload = {"title": title or "", "text": text, "metadata": metadata or {}}
+        encoded = json.dumps(payload, sort_keys=True, ensure_ascii=False, default=str)
+        return hashlib.sha256(encoded.encode()).hexdigest()
+
+    monkeypatch.setattr(ids, "HASH_SLICE", 7)  # many slices, cut inside escapes' neighbours
+    text = 'quote " back\\ slash\n\ttab \x01 退款 😀 ' * 9
+    for title, metadata in ((None, None), ("T", {"b": [1], "a": {"é": 1}})):
+        assert ids.content_hash(title, text, metadata) == whole(title, text, metadata)
