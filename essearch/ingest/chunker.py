@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import bisect
 import functools
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -71,6 +72,21 @@ class Chunk:
         return f"{self.title}\n{self.text}" if self.title else self.text
 
 
+_NON_SPACE = re.compile(r"\S")
+
+
+def content_span(text: str) -> tuple[int, int]:
+    """Where the text without its leading and trailing whitespace starts and ends, found
+    without copying it (`strip()` would copy a 50 MB document); (0, 0) for a blank text."""
+    first = _NON_SPACE.search(text)
+    if first is None:
+        return 0, 0
+    end = len(text)
+    while text[end - 1].isspace():
+        end -= 1
+    return first.start(), end
+
+
 # Texts longer than this are split block by block (cut at a blank line near this size).
 BLOCK_CHARS = 200_000
 
@@ -123,12 +139,12 @@ class Chunker:
         50 MB document are ready (and embedded) while the rest is still being cut, and the
         splitter never holds the whole text's chunks at once. Shorter texts (nearly every
         document) are split exactly as before."""
-        stripped = text.strip()
-        if len(stripped) <= self.config.size:
+        start, end = content_span(text)
+        if end - start <= self.config.size:
             # A token covers at least one character, so this text fits whatever the unit:
             # skip the splitter (most passages in a typical corpus are this short).
-            if stripped:
-                yield (text.index(stripped[0]), stripped)
+            if end > start:
+                yield (start, text[start:end])
             return
         for start, block in text_blocks(text, BLOCK_CHARS):
             for offset, piece in self._splitter.chunk_indices(block):
@@ -159,12 +175,12 @@ class Chunker:
         document's metadata plus that of its section.
         """
         digest = content_hash(doc.title, doc.text, doc.metadata)
-        if doc.vector is not None and doc.text.strip():
-            stripped = doc.text.strip()
+        start, end = content_span(doc.text)
+        if doc.vector is not None and end > start:
             pieces: Iterator[tuple[int, str]] | list[tuple[int, str]] = [
-                (doc.text.index(stripped[0]), stripped)
+                (start, doc.text[start:end])
             ]
-        elif doc.text.strip():
+        elif end > start:
             pieces = self.iter_sections(doc)
         else:
             pieces = [(TITLE_ONLY, doc.title or "")]

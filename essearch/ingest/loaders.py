@@ -293,7 +293,7 @@ def convert_file(path: Path, doc_id: str, fmt: Format) -> Document | Failure:
         return Failure("load", f"not UTF-8 text ({exc.reason} at byte {exc.start})", source=doc_id)
     except OSError as exc:
         return Failure("load", f"cannot read: {exc.strerror}", source=doc_id)
-    if not converted.text.strip():
+    if not converted.text or converted.text.isspace():
         return Failure("load", "file is empty", id=doc_id, source=doc_id)
     return Document(
         id=doc_id,
