@@ -16,12 +16,13 @@ from elasticsearch import Elasticsearch
 from test_ingest_support import count, create_index
 
 from essearch.es.provision import LocalNode
-from essearch.ingest.chunker import Chunker, default_config
+from essearch.index.chunking import default_config
+from essearch.ingest.chunker import Chunker
 from essearch.ingest.loaders import Document, load
 from essearch.ingest.pipeline import IngestOptions, ingest
 from essearch.settings import Settings
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.integration]  # each test starts its own node
 
 SMALL_CHUNKS = replace(default_config("local", None), size=24, overlap=0)
 

@@ -9,11 +9,22 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from types import FrameType
+from typing import TYPE_CHECKING
 
 import click
-from rich.markup import escape
 
-from essearch.cli._common import err_console, get_settings, print_json
+from essearch.cli._common import (
+    check_readable,
+    command_settings,
+    err_console,
+    index_option,
+    load_embedder,
+    print_json,
+    safe,
+)
+
+if TYPE_CHECKING:
+    from essearch.embedders.base import Embedder
 
 FORMATS = [
     "jsonl", "csv", "parquet", "text", "markdown", "html", "pdf", "docx", "pptx", "xlsx"
@@ -46,7 +57,7 @@ def exit_now(code: int) -> None:
 
 @click.command("ingest")
 @click.argument("paths", nargs=-1, required=True)
-@click.option("--index", "index_name", help="Index name (read alias); default from settings.")
+@index_option
 @click.option("--format", "fmt", type=click.Choice(FORMATS), help="Force the input format.")
 @click.option("--glob", help="Files to take from directories, e.g. '**/*.md'.")
 @click.option("--id-field", help="Dotted path of the id (default: id, then _id).")
@@ -120,6 +131,8 @@ def ingest(
     replace their chunks, and an interrupted run finishes where it stopped. Exit code 1 when any
     item failed (see the dead-letter file), 130 when interrupted (Ctrl-C or SIGTERM).
     """
+    check_readable(paths)  # before the model loads or the cluster is asked anything
+    from essearch.es import make_client
     from essearch.ingest.loaders import FieldMap
     from essearch.ingest.pipeline import IngestOptions
     from essearch.ingest.pipeline import ingest as run_ingest
@@ -129,16 +142,7 @@ def ingest(
         raise click.UsageError("--dry-run lists what --sync would delete; give --sync too")
     if (vector_model is None) != (vector_dims is None):
         raise click.UsageError("--model and --dims go together (the precomputed vectors' model)")
-    embedder = None
-    if vector_model is not None and vector_dims is not None:
-        from essearch.embedders.precomputed import PrecomputedEmbedder
-
-        embedder = PrecomputedEmbedder(vector_model, vector_dims)
-    settings = get_settings()
-    if index_name:
-        settings = settings.model_copy(
-            update={"index": settings.index.model_copy(update={"name": index_name})}
-        )
+    settings = command_settings(index_name)
     if chunk_size or chunk_overlap is not None:
         # like index.chunk_size/overlap: recorded on a new index, checked against an existing one
         index_settings = settings.index.model_copy(
@@ -165,16 +169,27 @@ def ingest(
         sync=sync,
         dry_run=dry_run,
     )
-    progress = NoProgress() if quiet or as_json else RichProgress(err_console)
+    progress = NoProgress() if quiet or as_json else RichProgress(err_console, unit="chunks")
+    client = make_client(settings)
     with stop_on_sigterm():
         try:
-            report = run_ingest(
-                list(paths),
-                settings=settings,
-                embedder=embedder,
-                options=options,
-                progress=progress,
-            )
+            if vector_model is not None and vector_dims is not None:
+                from essearch.embedders.precomputed import PrecomputedEmbedder
+
+                embedder: Embedder = PrecomputedEmbedder(vector_model, vector_dims)
+            else:
+                embedder = load_embedder(settings, client=client, quiet=quiet or as_json)
+            try:
+                report = run_ingest(
+                    list(paths),
+                    settings=settings,
+                    client=client,
+                    embedder=embedder,
+                    options=options,
+                    progress=progress,
+                )
+            finally:
+                embedder.close()
         except KeyboardInterrupt:  # before the pipeline started (loading the model, probing)
             err_console.print("[red]interrupted before anything was written[/]")
             exit_now(130)
@@ -188,15 +203,15 @@ def ingest(
     elif not quiet:
         err_console.print(summary_table(data))
         for warning in report.warnings[:10]:
-            err_console.print(f"[yellow]warning: {escape(warning)}[/]")
+            err_console.print(f"[yellow]warning: {safe(warning)}[/]")
         if report.sync_deleted:
             err_console.print(f"--sync deleted {len(report.sync_deleted)} document(s)")
         for failure in report.failures[:5]:
-            err_console.print(f"[red]{failure}[/]")
+            err_console.print(f"[red]{safe(failure)}[/]")
         if report.failed > 5:
-            err_console.print(f"... {report.failed - 5} more in {report.dead_letter}")
+            err_console.print(f"... {report.failed - 5} more in {safe(report.dead_letter)}")
     if report.interrupted:
-        err_console.print(f"[red]{escape(report.interrupted)}[/]")
+        err_console.print(f"[red]{safe(report.interrupted)}[/]")
         if "Ctrl-C" in report.interrupted:
             exit_now(130)
         sys.exit(1)
@@ -210,7 +225,7 @@ def pipeline_group() -> None:
 
 
 @pipeline_group.command("install")
-@click.option("--index", "index_name", help="Index name (read alias); default from settings.")
+@index_option
 @click.option("--id", "pipeline_id", help="Pipeline id (default: <index>-embed).")
 @click.option("--json", "as_json", is_flag=True)
 def install(index_name: str | None, pipeline_id: str | None, as_json: bool) -> None:
@@ -219,11 +234,7 @@ def install(index_name: str | None, pipeline_id: str | None, as_json: bool) -> N
     from essearch.es import make_client
     from essearch.ingest.server_pipeline import install_pipeline
 
-    settings = get_settings()
-    if index_name:
-        settings = settings.model_copy(
-            update={"index": settings.index.model_copy(update={"name": index_name})}
-        )
+    settings = command_settings(index_name)
     result = install_pipeline(make_client(settings), settings, pipeline_id=pipeline_id)
     if as_json:
         print_json(result)
@@ -235,18 +246,14 @@ def install(index_name: str | None, pipeline_id: str | None, as_json: bool) -> N
 
 
 @pipeline_group.command("uninstall")
-@click.option("--index", "index_name", help="Index name (read alias); default from settings.")
+@index_option
 @click.option("--id", "pipeline_id", help="Pipeline id (default: <index>-embed).")
 def uninstall(index_name: str | None, pipeline_id: str | None) -> None:
     """Unset the default pipeline and delete it."""
     from essearch.es import make_client
     from essearch.ingest.server_pipeline import uninstall_pipeline
 
-    settings = get_settings()
-    if index_name:
-        settings = settings.model_copy(
-            update={"index": settings.index.model_copy(update={"name": index_name})}
-        )
+    settings = command_settings(index_name)
     result = uninstall_pipeline(make_client(settings), settings, pipeline_id=pipeline_id)
     click.echo(f"pipeline {result['pipeline']} removed from {result['index']}")
 

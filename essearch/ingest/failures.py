@@ -15,6 +15,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Any, Literal
 
+from essearch.errors import es_error_reason
+
 Stage = Literal["load", "chunk", "embed", "index", "delete"]
 
 
@@ -89,12 +91,5 @@ def new_run_id() -> str:
     return f"{datetime.now(UTC):%Y%m%dT%H%M%SZ}-{uuid.uuid4().hex[:8]}"
 
 
-def describe_bulk_error(error: Any) -> str:
-    """One line from an item-level bulk error (`{"type":..., "reason":..., "caused_by":...}`)."""
-    if not isinstance(error, dict):
-        return str(error)
-    text = f"{error.get('type', 'error')}: {error.get('reason', '')}".strip()
-    cause = error.get("caused_by")
-    if isinstance(cause, dict) and cause.get("reason"):
-        text += f" (caused by {cause.get('type', 'error')}: {cause['reason']})"
-    return text
+#: One line from an item-level bulk error (the one Elasticsearch-error formatter).
+describe_bulk_error = es_error_reason

@@ -15,16 +15,24 @@ from collections.abc import Generator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from elasticsearch import ApiError, NotFoundError
+from elasticsearch import ApiError, Elasticsearch, NotFoundError
 
 from essearch.embedders.base import EmbedderInfo
-from essearch.errors import ModelMismatchError, SearchError
-from essearch.es.capabilities import Capabilities
+from essearch.errors import CapabilityError, ModelMismatchError, SearchError, es_error_reason
+from essearch.es.capabilities import Capabilities, probe
 from essearch.index import schema
-from essearch.index.guard import check_model, model_from_mapping
+from essearch.index.guard import check_mapping_response
+from essearch.rerank.base import Candidate, Reranker
 from essearch.retrieval import queries as q
 from essearch.retrieval.params import SearchParams
-from essearch.retrieval.results import Explain, Hit, SearchResult, Timings, hit_from_es
+from essearch.retrieval.results import (
+    Explain,
+    Hit,
+    SearchResult,
+    Timings,
+    hit_from_es,
+    hits_from_response,
+)
 from essearch.retrieval.strategies import (
     Strategy,
     choose,
@@ -32,12 +40,15 @@ from essearch.retrieval.strategies import (
     is_server_refusal,
     unavailable_error,
 )
+from essearch.settings import Settings
 
 log = logging.getLogger("essearch.retrieval")
 
 #: How long a model-guard check of an alias is trusted (an alias swap can change the model).
 GUARD_TTL_S = 60.0
 DEFAULT_CACHE_SIZE = 1024
+#: Candidates handed to the reranker when neither the search nor the settings say.
+DEFAULT_RERANK_TOP_N = 50
 
 
 # -- operations the I/O layers perform ------------------------------------------------------
@@ -87,7 +98,15 @@ class MSearchOp:
         return lines
 
 
-Op = ProbeOp | EmbedderInfoOp | EmbedOp | MappingOp | SearchOp | MSearchOp
+@dataclass(frozen=True)
+class RerankOp:
+    """-> list[float]: the client's reranker scores for `candidates`, in their order."""
+
+    query: str
+    candidates: tuple[Candidate, ...]
+
+
+Op = ProbeOp | EmbedderInfoOp | EmbedOp | MappingOp | SearchOp | MSearchOp | RerankOp
 
 
 class LRUCache:
@@ -126,6 +145,7 @@ class CoreState:
 
     index: str
     rescore_oversample: float | None = None
+    rerank_top_n: int = DEFAULT_RERANK_TOP_N
     caps: Capabilities | None = None
     cache: LRUCache = field(default_factory=LRUCache)
     guarded: dict[str, float] = field(default_factory=dict)
@@ -134,26 +154,6 @@ class CoreState:
 
 
 # -- model guard -----------------------------------------------------------------------------
-def check_mapping(
-    mapping_response: dict[str, Any], configured: EmbedderInfo, vector_len: int
-) -> None:
-    """Every physical index behind the alias must record this embedder and have matching dims."""
-    for physical, entry in mapping_response.items():
-        mappings = entry.get("mappings") or {}
-        vector = (mappings.get("properties") or {}).get(schema.VECTOR_FIELD)
-        if vector is None:
-            raise SearchError(
-                f"index {physical!r} has no `{schema.VECTOR_FIELD}` field; kNN search needs one"
-            )
-        dims = vector.get("dims")
-        if dims is not None and dims != vector_len:
-            raise ModelMismatchError(
-                f"index {physical!r} holds {dims}-dim vectors but the embedder "
-                f"{configured.model!r} produced a {vector_len}-dim query vector"
-            )
-        check_model(configured, model_from_mapping(mappings), physical)
-
-
 def _guard(state: CoreState, info: EmbedderInfo, vector_len: int) -> Generator[Op, Any, None]:
     now = time.monotonic()
     if now - state.guarded.get(state.index, -1e9) < GUARD_TTL_S:
@@ -162,7 +162,7 @@ def _guard(state: CoreState, info: EmbedderInfo, vector_len: int) -> Generator[O
         mapping = yield MappingOp(state.index)
     except NotFoundError:
         raise SearchError(f"index {state.index!r} not found") from None
-    check_mapping(mapping, info, vector_len)
+    check_mapping_response(info, mapping, query_vector_len=vector_len)
     state.guarded[state.index] = now
 
 
@@ -183,15 +183,26 @@ def _guard_dims(state: CoreState, vector_len: int) -> Generator[Op, Any, None]:
 
 # -- sending --------------------------------------------------------------------------------
 def api_error_message(exc: ApiError) -> str:
-    body = exc.body if isinstance(exc.body, dict) else {}
-    err = body.get("error", {}) if isinstance(body, dict) else {}
-    if isinstance(err, dict):
-        causes = err.get("root_cause") or [err]
-        reason = "; ".join(f"{c.get('type')}: {c.get('reason')}" for c in causes if c)
-        if err.get("caused_by", {}).get("reason") and "caused_by" not in reason:
-            reason += f" (caused by: {err['caused_by']['reason']})"
-        return f"HTTP {exc.status_code} {reason}"
-    return f"HTTP {exc.status_code} {exc}"
+    """`HTTP <status> <what Elasticsearch said>`."""
+    return f"HTTP {exc.status_code} {es_error_reason(exc)}"
+
+
+def search_error(index: str, exc: ApiError, what: str = "search") -> SearchError:
+    """How an `ApiError` of a search leaves the core: a SearchError naming the index and the
+    server's reason."""
+    if isinstance(exc, NotFoundError):
+        return SearchError(f"index {index!r} not found")
+    return SearchError(f"{what} on {index!r} failed: {api_error_message(exc)}")
+
+
+def _send_checked(
+    index: str, bodies: list[dict[str, Any]], what: str = "search"
+) -> Generator[Op, Any, tuple[list[dict[str, Any]], float, float]]:
+    """`_send`, its ApiErrors turned into SearchError (for requests with no fallback left)."""
+    try:
+        return (yield from _send(index, bodies))
+    except ApiError as exc:
+        raise search_error(index, exc, what) from None
 
 
 class _ItemError(ApiError):
@@ -202,7 +213,7 @@ class _ItemError(ApiError):
         super().__init__(message=str(body.get("error")), meta=None, body=body)  # type: ignore[arg-type]
 
     @property
-    def status_code(self) -> int:  # type: ignore[override]
+    def status_code(self) -> int:
         return self._status
 
 
@@ -233,6 +244,10 @@ def search_flow(state: CoreState, params: SearchParams) -> Generator[Op, Any, Se
     caps = state.caps
     if params.oversample is None and state.rescore_oversample is not None:
         params = params.model_copy(update={"oversample": state.rescore_oversample})
+    page = params
+    if params.rerank:  # retrieve the rerank window, cut the page after reranking
+        window = max(params.from_ + params.k, params.rerank_top_n or state.rerank_top_n)
+        params = params.model_copy(update={"k": window, "from_": 0})
     strategy: Strategy = choose(params, caps, server_refused=state.server_refused)
     if params.fusion == "auto" and params.mode == "hybrid" and strategy.server_feature is None:
         notes.append(f"auto: server fusion unavailable here, using {strategy.name}")
@@ -281,26 +296,36 @@ def search_flow(state: CoreState, params: SearchParams) -> Generator[Op, Any, Se
             strategy = fallback_for(strategy)
             notes.append(f"auto: server refused fusion ({detail}); using {strategy.name}")
             bodies = strategy.bodies(params, vector, caps)
-            responses, took, roundtrip = yield from _send(state.index, bodies)
-        elif isinstance(exc, NotFoundError):
-            raise SearchError(f"index {state.index!r} not found") from None
+            responses, took, roundtrip = yield from _send_checked(state.index, bodies)
         else:
-            raise SearchError(
-                f"search on {state.index!r} failed: {api_error_message(exc)}"
-            ) from None
+            raise search_error(state.index, exc) from None
 
     hits, total, fusion_ms = strategy.combine(params, responses)
+    rerank_ms = 0.0
+    if page.rerank:
+        t0 = time.perf_counter()
+        hits = yield from _rerank(page, hits, notes)
+        rerank_ms = (time.perf_counter() - t0) * 1000
+        params = page
     highlight_body = strategy.page_highlight_body(params, hits)
     if highlight_body is not None:
-        (highlighted,), more_took, more_roundtrip = yield from _send(state.index, [highlight_body])
+        (highlighted,), more_took, more_roundtrip = yield from _send_checked(
+            state.index, [highlight_body], "highlighting"
+        )
         fragments = {raw["_id"]: raw.get("highlight", {}) for raw in highlighted["hits"]["hits"]}
         for hit in hits:
             hit.highlights = fragments.get(hit.id, {})
         bodies = [*bodies, highlight_body]
         took += more_took
         roundtrip += more_roundtrip
+    matches = total if strategy.total_counts_matches else None
     result = SearchResult(
-        query=params.query, mode=params.mode, strategy=strategy.name, total=total, hits=hits
+        query=params.query,
+        mode=params.mode,
+        strategy=strategy.name,
+        total=matches,
+        candidates=None if strategy.total_counts_matches else total,
+        hits=hits,
     )
     if params.explain:
         result.explain = Explain(
@@ -312,22 +337,103 @@ def search_flow(state: CoreState, params: SearchParams) -> Generator[Op, Any, Se
                 es_took_ms=took,
                 es_roundtrip_ms=round(roundtrip, 3),
                 fusion_ms=round(fusion_ms, 3),
+                rerank_ms=round(rerank_ms, 3),
                 total_ms=round((time.perf_counter() - started) * 1000, 3),
             ),
         )
     return result
 
 
+def create_reranker_for(settings: Settings, client: Elasticsearch, index: str) -> Reranker:
+    """The configured reranker; `elasticsearch` only where the cluster has the inference API."""
+    from essearch.rerank import create_reranker
+
+    if settings.rerank.provider == "elasticsearch" and not probe(client).inference:
+        raise CapabilityError(
+            "rerank provider 'elasticsearch' needs the inference API (text_similarity_reranker), "
+            "which this cluster does not have; use a TEI or Cohere-compatible rerank server"
+        )
+    return create_reranker(settings.rerank, client=client, index=index)
+
+
+def _rerank(
+    params: SearchParams, hits: list[Hit], notes: list[str]
+) -> Generator[Op, Any, list[Hit]]:
+    """Reorder `hits` by the reranker's scores and cut the page; a failing reranker degrades to
+    the retrieval order with a warning, never a failed search."""
+    end = params.from_ + params.k
+    candidates = tuple(Candidate(hit.id, hit.text or hit.title or "") for hit in hits)
+    try:
+        scores: list[float] = yield RerankOp(params.query or "", candidates)
+    except Exception as exc:  # any reranker failure: the unreranked order is still an answer
+        log.warning("rerank failed (%s); results keep the retrieval order", exc)
+        notes.append(f"rerank failed ({exc}); retrieval order kept")
+        return hits[params.from_ : end]
+    order = sorted(range(len(hits)), key=lambda i: -scores[i])  # stable: ties keep fused order
+    reranked: list[Hit] = []
+    for rank, i in enumerate(order, 1):
+        hit = hits[i]
+        hit.rerank_score = scores[i]
+        hit.rank = rank
+        reranked.append(hit)
+    notes.append(f"reranked {len(hits)} candidates")
+    return reranked[params.from_ : end]
+
+
+# -- more like this ------------------------------------------------------------------------------
+def mean_unit_vector(vectors: Sequence[Sequence[float]]) -> list[float]:
+    """The normalised mean of a document's chunk vectors: one point for the whole document."""
+    dims = len(vectors[0])
+    mean = [sum(v[i] for v in vectors) / len(vectors) for i in range(dims)]
+    norm = sum(x * x for x in mean) ** 0.5
+    return [x / norm for x in mean] if norm else mean
+
+
+def similar_flow(
+    state: CoreState, doc_id: str, *, k: int = 10, filter: dict[str, Any] | None = None
+) -> Generator[Op, Any, SearchResult]:
+    """Documents like a stored one, by its chunk vectors (nothing is embedded)."""
+    try:
+        stored = yield SearchOp(state.index, q.document_vectors_body(doc_id))
+    except NotFoundError:
+        raise SearchError(f"index {state.index!r} not found") from None
+    except ApiError as exc:
+        raise SearchError(
+            f"reading {doc_id!r} from {state.index!r}: {api_error_message(exc)}"
+        ) from None
+    vectors: list[list[float]] = []
+    for hit in stored["hits"]["hits"]:
+        vector = (hit.get("_source") or {}).get(schema.VECTOR_FIELD)
+        if vector:
+            vectors.append([float(x) for x in vector])
+    if not vectors:
+        raise SearchError(
+            f"document {doc_id!r} not found in {state.index!r} (or it has no vectors)"
+        )
+    body = q.similar_body(mean_unit_vector(vectors), doc_id, k=k, filter_clause=filter)
+    try:
+        response = yield SearchOp(state.index, body)
+    except ApiError as exc:
+        raise SearchError(
+            f"similar to {doc_id!r} on {state.index!r}: {api_error_message(exc)}"
+        ) from None
+    hits = hits_from_response(response, leg="knn")
+    return SearchResult(query=None, mode="knn", strategy="similar", total=None, hits=hits)
+
+
 # -- deep listing (search_after + point in time) ---------------------------------------------
-def scan_query(params: SearchParams) -> tuple[dict[str, Any], bool]:
-    """The query of a deep listing and whether it sorts by score; BM25/filter only."""
+def scan_body(params: SearchParams, page_size: int) -> dict[str, Any]:
+    """A page of a deep listing (the PIT pager adds the PIT and `search_after`); BM25/filter
+    only, by score when there is text."""
     if params.mode != "bm25":
         raise SearchError(
             f"scan() lists BM25/filtered results only; mode {params.mode!r} is kNN-based and "
             f"limited to the top {q.MAX_NUM_CANDIDATES:,}"
         )
     text = params.text_clause()
-    return q.filtered(text, params.filter), text is not None
+    return q.pit_page_body(
+        q.filtered(text, params.filter), size=page_size, by_score=text is not None
+    )
 
 
 def scan_hits(response: dict[str, Any], rank_offset: int) -> list[Hit]:

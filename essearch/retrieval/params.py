@@ -3,18 +3,49 @@
 from __future__ import annotations
 
 import math
-from typing import Any, Literal
+from typing import Any, Literal, TypedDict
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from essearch.errors import SearchError
 from essearch.retrieval import queries as q
 from essearch.retrieval.filters import FilterLike, compile_filter
+from essearch.retrieval.names import FUSIONS as FUSIONS
+from essearch.retrieval.names import MODES as MODES
+from essearch.retrieval.names import Fusion, Mode
 
-Mode = Literal["bm25", "knn", "hybrid"]
-Fusion = Literal["auto", "rrf", "linear", "weighted", "client-rrf", "client-linear"]
-MODES: tuple[str, ...] = ("bm25", "knn", "hybrid")
-FUSIONS: tuple[str, ...] = ("auto", "rrf", "linear", "weighted", "client-rrf", "client-linear")
+
+class ModeOptions(TypedDict, total=False):
+    """The keyword options of `bm25()` / `knn()` / `hybrid()`: `SearchParams` fields but the mode
+    (written out so an IDE lists them; a test keeps them equal to the model's fields)."""
+
+    fusion: Fusion
+    k: int
+    from_: int
+    fields: tuple[str, ...] | list[str]
+    operator: Literal["or", "and"]
+    minimum_should_match: str | int | None
+    multi_match_type: str
+    tie_breaker: float | None
+    lucene_syntax: bool
+    num_candidates: int | None
+    similarity: float | None
+    oversample: float | None
+    knn_weight: float
+    rank_constant: int
+    rank_window_size: int | None
+    rrf_weights: tuple[float, float] | None
+    rerank: bool
+    rerank_top_n: int | None
+    highlight: bool
+    collapse: bool
+    explain: bool
+
+
+class SearchOptions(ModeOptions, total=False):
+    """The keyword options of `search()`."""
+
+    mode: Mode
 
 
 class SearchParams(BaseModel):
@@ -51,6 +82,10 @@ class SearchParams(BaseModel):
     highlight: bool = True
     collapse: bool = False
     explain: bool = False
+    # rerank: the top `rerank_top_n` candidates (default: the `rerank.top_n` setting) are
+    # re-scored by the client's reranker, then the page is cut from them
+    rerank: bool = False
+    rerank_top_n: int | None = Field(None, ge=1, le=1000)
 
     @field_validator("operator", mode="before")
     @classmethod
@@ -80,7 +115,9 @@ class SearchParams(BaseModel):
         return self
 
     @classmethod
-    def make(cls, query: str | None = None, *, filter: FilterLike = None, **kwargs: Any):
+    def make(
+        cls, query: str | None = None, *, filter: FilterLike = None, **kwargs: Any
+    ) -> SearchParams:
         """Validate; every problem becomes one SearchError naming the parameter and value."""
         if "from" in kwargs:
             kwargs["from_"] = kwargs.pop("from")

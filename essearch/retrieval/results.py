@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+from functools import lru_cache
 from typing import Any
 
 from pydantic import BaseModel, Field
@@ -26,6 +28,8 @@ class Hit(BaseModel):
     text: str | None = None
     source: dict[str, Any] = Field(default_factory=dict)
     legs: dict[str, LegScore] = Field(default_factory=dict)
+    #: The reranker's score when a rerank stage reordered the hits (None otherwise).
+    rerank_score: float | None = None
     highlights: dict[str, list[str]] = Field(default_factory=dict)
 
     @property
@@ -41,12 +45,47 @@ class Hit(BaseModel):
         return self.source.get(schema.METADATA_FIELD) or {}
 
     def snippet(self, length: int = 160) -> str:
-        """The first highlight fragment, else the start of the text."""
+        """The first highlight fragment (its `<em>` marks kept), else the start of the text;
+        as plain text: Markdown syntax (headings, emphasis, links, code fences) is removed."""
         for field in (schema.TEXT_FIELD, schema.TITLE_FIELD):
             if self.highlights.get(field):
-                return self.highlights[field][0]
-        text = (self.text or "").replace("\n", " ")
+                return plain_text(self.highlights[field][0])
+        text = plain_text(self.text or "")
         return text if len(text) <= length else text[: length - 1] + "…"
+
+
+_HIGHLIGHT_TAG = re.compile(r"</?em>")
+
+
+@lru_cache(maxsize=1)
+def _markdown_parser() -> Any:
+    from markdown_it import MarkdownIt
+
+    return MarkdownIt("commonmark").enable("table").enable("strikethrough")
+
+
+def plain_text(markdown: str) -> str:
+    """The readable text of a Markdown fragment on one line; highlight `<em>` tags survive.
+
+    Parsed with markdown-it (a fragment may start mid-sentence or mid-list, which a parser
+    handles better than patterns), then the text of every inline and code token is joined.
+    """
+    if not markdown:
+        return ""
+    parts: list[str] = []
+    for token in _markdown_parser().parse(markdown):
+        if token.type in ("code_block", "fence"):
+            parts.append(token.content)
+        for child in token.children or ():
+            if child.type in ("text", "code_inline"):
+                parts.append(child.content)
+            elif child.type in ("softbreak", "hardbreak"):
+                parts.append(" ")
+            elif child.type == "html_inline" and _HIGHLIGHT_TAG.fullmatch(child.content):
+                parts.append(child.content)  # other inline HTML tags are dropped
+        if token.type.endswith("_close") and token.block:
+            parts.append(" ")
+    return " ".join("".join(parts).split())
 
 
 class Timings(BaseModel):
@@ -54,6 +93,7 @@ class Timings(BaseModel):
     es_took_ms: float = 0.0
     es_roundtrip_ms: float = 0.0
     fusion_ms: float = 0.0
+    rerank_ms: float = 0.0
     total_ms: float = 0.0
 
 
@@ -70,7 +110,8 @@ class SearchResult(BaseModel):
     query: str | None
     mode: str
     strategy: str
-    total: int | None = None
+    total: int | None = None  # matching documents, when the search counts them (BM25)
+    candidates: int | None = None  # hits the ranking chose from (fused union, kNN neighbours)
     hits: list[Hit]
     explain: Explain | None = None
 
@@ -97,7 +138,9 @@ def hit_from_es(raw: dict[str, Any], *, rank: int, leg: str | None = None) -> Hi
     return hit
 
 
-def hits_from_response(response: dict[str, Any], *, leg: str | None = None, offset: int = 0):
+def hits_from_response(
+    response: dict[str, Any], *, leg: str | None = None, offset: int = 0
+) -> list[Hit]:
     """Hits of one response, ranks continuing after `offset` (the request's `from`)."""
     raw_hits = response.get("hits", {}).get("hits", [])
     return [hit_from_es(raw, rank=offset + i, leg=leg) for i, raw in enumerate(raw_hits, 1)]
@@ -106,5 +149,5 @@ def hits_from_response(response: dict[str, Any], *, leg: str | None = None, offs
 def total_of(response: dict[str, Any]) -> int | None:
     total = response.get("hits", {}).get("total")
     if isinstance(total, dict):
-        return total.get("value")
-    return total
+        total = total.get("value")
+    return None if total is None else int(total)
