@@ -20,6 +20,7 @@ class ModeOptions(TypedDict, total=False):
     (written out so an IDE lists them; a test keeps them equal to the model's fields)."""
 
     fusion: Fusion
+    query_vector: tuple[float, ...] | list[float]
     k: int
     from_: int
     fields: tuple[str, ...] | list[str]
