@@ -78,6 +78,9 @@ class IngestOptions:
     bulk_chunk_size: int = 500  # actions per bulk request
     bulk_max_bytes: int = 10 * 1024 * 1024  # bytes per bulk request
     bulk_threads: int = 2
+    # How long a bulk waits for an unavailable primary (a dead node's shard) before its items
+    # fail; None keeps the server's 1m.
+    bulk_timeout: str | None = None
     queue_size: int = 4  # ready batches waiting for the bulk consumers
     max_retries: int = 8  # per item, on 429
     initial_backoff: float = 0.5
@@ -734,6 +737,11 @@ class _Run:
                 return
             yield from item
 
+    @property
+    def _bulk_params(self) -> dict[str, Any]:
+        timeout = self.options.bulk_timeout
+        return {"timeout": timeout} if timeout else {}
+
     def consume(self) -> None:
         opts = self.options
         try:
@@ -747,6 +755,7 @@ class _Run:
                 max_retries=opts.max_retries,
                 initial_backoff=opts.initial_backoff,
                 max_backoff=opts.max_backoff,
+                **self._bulk_params,
             ):
                 op, info = next(iter(result.items()))
                 status = info.get("status")
