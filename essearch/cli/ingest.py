@@ -108,6 +108,8 @@ def ingest(
             err_console.print(f"[red]{failure}[/]")
         if report.failed > 5:
             err_console.print(f"... {report.failed - 5} more in {report.dead_letter}")
+        if report.language_warning:
+            err_console.print(f"[yellow]warning:[/] {report.language_warning}")
     if report.interrupted:
         err_console.print(f"[red]{report.interrupted}[/]")
         sys.exit(130 if "Ctrl-C" in report.interrupted else 1)

@@ -42,7 +42,13 @@ from essearch.index.guard import (
     meta_from_mapping,
     model_from_mapping,
 )
-from essearch.index.schema import META_KEY, VERSION_SEPARATOR, physical_index_for, write_alias_for
+from essearch.index.schema import (
+    CJK_FIELD,
+    META_KEY,
+    VERSION_SEPARATOR,
+    physical_index_for,
+    write_alias_for,
+)
 from essearch.settings import Settings
 
 ANALYZER_KEYS = ("analyzer", "search_analyzer", "search_quote_analyzer")
@@ -106,6 +112,7 @@ class IndexInfo:
     recorded: EmbedderInfo | None
     mismatch: list[str] = field(default_factory=list)
     chunking: dict[str, Any] | None = None  # `_meta.essearch.chunking` as recorded
+    cjk: str | None = None  # how BM25 treats Chinese/CJK text in this version
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
@@ -660,6 +667,7 @@ class IndexManager:
         stats: dict[str, dict[str, Any]] = {}
         recorded: dict[str, EmbedderInfo | None] = {}
         chunking: dict[str, Any] = {}
+        cjk: dict[str, str] = {}
         if table:
             rows = self.client.cat.indices(
                 index=list(table), format="json", bytes="b", h="index,health,docs.count,store.size"
@@ -670,6 +678,7 @@ class IndexManager:
             chunking = {
                 i: (meta_from_mapping(m) or {}).get("chunking") for i, m in mappings.items()
             }
+            cjk = {i: describe_cjk(m) for i, m in mappings.items()}
         versions = []
         for index, aliases in table.items():
             row = stats.get(index, {})
@@ -693,6 +702,7 @@ class IndexManager:
                     recorded=info,
                     mismatch=mismatch,
                     chunking=chunking.get(index),
+                    cjk=cjk.get(index),
                 )
             )
         aliases = {
@@ -767,3 +777,17 @@ __all__ = [
     "referenced_analyzers",
     "swap_actions",
 ]
+
+
+def describe_cjk(mapping_entry: Mapping[str, Any]) -> str:
+    """One phrase for `status`: what BM25 does with Chinese/CJK text in this index version."""
+    mappings = mapping_entry.get("mappings", mapping_entry)
+    field_spec = (mappings.get("properties") or {}).get(CJK_FIELD)
+    if not isinstance(field_spec, dict):
+        return "characters only (made before the CJK word field; `essearch reindex` adds it)"
+    recorded = ((mappings.get("_meta") or {}).get(META_KEY) or {}).get("cjk") or {}
+    analyzer = field_spec.get("analyzer", "standard")
+    segmenter = recorded.get("segmenter", "jieba")
+    if analyzer == "whitespace":
+        return f"words ({segmenter} on the client, bigrams for ja/ko, simplified=traditional)"
+    return f"words ({analyzer} analyzer over {segmenter} tokens, simplified=traditional)"

@@ -55,6 +55,9 @@ from essearch.ingest.loaders import Document, FieldMap, Format, count_hint, docu
 from essearch.ingest.loaders import load as load_paths
 from essearch.ingest.progress import Counters, NoProgress, ProgressView
 from essearch.settings import Settings
+from essearch.text.fields import language_fields
+from essearch.text.guard import coverage_warning
+from essearch.text.languages import LanguageTally
 
 log = logging.getLogger(__name__)
 
@@ -101,6 +104,8 @@ class IngestReport:
     dead_letter: str | None = None
     elapsed_s: float = 0.0
     interrupted: str | None = None
+    languages: dict[str, float] = field(default_factory=dict)  # share of the text per language
+    language_warning: str | None = None  # the embedder does not cover most of the text
 
     @property
     def ok(self) -> bool:
@@ -127,6 +132,8 @@ class IngestReport:
             "elapsed_s": round(self.elapsed_s, 3),
             "chunks_per_s": round(self.chunks_per_s, 1),
             "interrupted": self.interrupted,
+            "languages": self.languages,
+            "language_warning": self.language_warning,
         }
 
 
@@ -147,6 +154,7 @@ def chunk_source(chunk: Chunk, vector: list[float], indexed_at: str) -> dict[str
         CONTENT_HASH_FIELD: chunk.content_hash,
         INDEXED_AT_FIELD: indexed_at,
         VECTOR_FIELD: vector,
+        **language_fields(chunk.title, chunk.text),
     }
 
 
@@ -373,6 +381,7 @@ class _Run:
         self.options = options
         self.dead = dead
         self.counters = Counters()
+        self.languages = LanguageTally()
         self.queue: queue.Queue[Any] = queue.Queue(maxsize=max(1, options.queue_size))
         self.stop = threading.Event()
         self.fatal: str | None = None
@@ -448,6 +457,8 @@ class _Run:
             for doc, chunks in batch
         ]
         for plan in plans:
+            for chunk in plan.chunks:
+                self.languages.add(chunk.text)
             self.counters.add("chunks", len(plan.chunks))
             self.counters.add("skipped", len(plan.chunks) - len(plan.to_send))
         vectors = self.embed(plans)
@@ -669,6 +680,8 @@ def ingest(
         except Exception as exc:  # the node may be the reason we stopped
             log.warning("final refresh failed: %s", exc)
     counts = run.counters.snapshot()
+    languages = run.languages.shares()
+    warning = coverage_warning(embedder.info.model, languages)  # the CLI prints it once
     return IngestReport(
         index=target.index,
         documents=counts["documents"],
@@ -683,4 +696,6 @@ def ingest(
         dead_letter=str(dead.path) if dead.path and dead.total else None,
         elapsed_s=time.monotonic() - started,
         interrupted=interrupted,
+        languages=languages,
+        language_warning=warning,
     )

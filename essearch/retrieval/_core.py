@@ -32,6 +32,7 @@ from essearch.retrieval.strategies import (
     is_server_refusal,
     unavailable_error,
 )
+from essearch.text.guard import KNN_WEIGHT_FACTOR, query_flagged
 
 log = logging.getLogger("essearch.retrieval")
 
@@ -166,6 +167,17 @@ def _guard(state: CoreState, info: EmbedderInfo, vector_len: int) -> Generator[O
     state.guarded[state.index] = now
 
 
+def downweight_knn(params: SearchParams) -> SearchParams:
+    """The params with the kNN leg weighed down by the language guard (linear and RRF)."""
+    bm25_w, knn_w = params.rrf_weights or (1.0, 1.0)
+    return params.model_copy(
+        update={
+            "knn_weight": params.knn_weight * KNN_WEIGHT_FACTOR,
+            "rrf_weights": (bm25_w, knn_w * KNN_WEIGHT_FACTOR),
+        }
+    )
+
+
 # -- sending --------------------------------------------------------------------------------
 def api_error_message(exc: ApiError) -> str:
     body = exc.body if isinstance(exc.body, dict) else {}
@@ -218,7 +230,19 @@ def search_flow(state: CoreState, params: SearchParams) -> Generator[Op, Any, Se
     caps = state.caps
     if params.oversample is None and state.rescore_oversample is not None:
         params = params.model_copy(update={"oversample": state.rescore_oversample})
+    if params.mode == "hybrid" and params.fusion == "auto":
+        info_for_guard: EmbedderInfo = yield EmbedderInfoOp()
+        flagged = query_flagged(info_for_guard.model, params.query)
+        if flagged is not None:
+            params = downweight_knn(params)
+            notes.append(
+                f"language guard: the embedder {info_for_guard.model!r} does not cover this "
+                f"{flagged!r} query; kNN weight lowered to {params.knn_weight:.2f} "
+                f"(RRF weights {params.rrf_weights})"
+            )
     strategy: Strategy = choose(params, caps, server_refused=state.server_refused)
+    if params.rrf_weights is not None and strategy.name == "rrf" and not caps.rrf_weights:
+        strategy = fallback_for(strategy)  # the server cannot weigh the legs; fuse here
     if params.fusion == "auto" and params.mode == "hybrid" and strategy.server_feature is None:
         notes.append(f"auto: server fusion unavailable here, using {strategy.name}")
 
