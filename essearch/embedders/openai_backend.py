@@ -48,9 +48,13 @@ class TokenCounter:
         except ImportError:
             return
         try:
-            self._encoding = tiktoken.encoding_for_model(model)
-        except KeyError:
-            self._encoding = tiktoken.get_encoding("cl100k_base")
+            try:
+                self._encoding = tiktoken.encoding_for_model(model)
+            except KeyError:
+                self._encoding = tiktoken.get_encoding("cl100k_base")
+        except Exception:  # tiktoken downloads its tables on first use; offline, estimate
+            self._encoding = None
+            return
         self.exact = True
 
     def count(self, text: str) -> int:
