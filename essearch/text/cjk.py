@@ -69,9 +69,19 @@ def _t2s_table() -> dict[int, str]:
     return table
 
 
+@cache
+def _traditional() -> frozenset[str]:
+    """The characters the table changes: most text has none, and a set test beats `translate`."""
+    return frozenset(chr(code) for code in _t2s_table())
+
+
 def fold(text: str) -> str:
     """One script for matching: NFKC (full-width forms), then traditional -> simplified."""
-    return unicodedata.normalize("NFKC", text).translate(_t2s_table())
+    if not unicodedata.is_normalized("NFKC", text):
+        text = unicodedata.normalize("NFKC", text)
+    if _traditional().isdisjoint(text):
+        return text
+    return text.translate(_t2s_table())
 
 
 # -- segmentation ----------------------------------------------------------------------------------
@@ -120,6 +130,12 @@ def tokens(text: str, *, for_query: bool = False) -> Iterator[str]:
     _name, cut_document, cut_query = _segmenters()
     cut = cut_query if for_query else cut_document
     japanese = _is_japanese(folded)
+    if not japanese and not HANGUL.search(folded):
+        # Chinese (with any Latin words): one segmenter call; it keeps Latin words whole
+        for token in cut(folded):
+            if WORD.search(token):
+                yield token.strip().lower()
+        return
     for match in RUNS.finditer(folded):
         run = match.group()
         if match.lastgroup == "other":
