@@ -241,10 +241,12 @@ def search_flow(state: CoreState, params: SearchParams) -> Generator[Op, Any, Se
     caps = state.caps
     if params.oversample is None and state.rescore_oversample is not None:
         params = params.model_copy(update={"oversample": state.rescore_oversample})
+    guarded = False
     if params.mode == "hybrid" and params.fusion == "auto":
         info_for_guard: EmbedderInfo = yield EmbedderInfoOp()
         flagged = query_flagged(info_for_guard.model, params.query)
         if flagged is not None:
+            guarded = True
             params = downweight_knn(params)
             notes.append(
                 f"language guard: the embedder {info_for_guard.model!r} does not cover this "
@@ -256,13 +258,8 @@ def search_flow(state: CoreState, params: SearchParams) -> Generator[Op, Any, Se
         window = max(params.from_ + params.k, params.rerank_top_n or state.rerank_top_n)
         params = params.model_copy(update={"k": window, "from_": 0})
     strategy: Strategy = choose(params, caps, server_refused=state.server_refused)
-    if (
-        params.fusion == "auto"
-        and params.rrf_weights is not None
-        and strategy.name == "rrf"
-        and not caps.rrf_weights
-    ):
-        strategy = fallback_for(strategy)  # the server cannot weigh the legs; fuse here
+    if guarded and strategy.server_feature is not None:
+        strategy = fallback_for(strategy)  # the guard's weights are applied here, on any cluster
     if params.fusion == "auto" and params.mode == "hybrid" and strategy.server_feature is None:
         notes.append(f"auto: server fusion unavailable here, using {strategy.name}")
 
