@@ -83,6 +83,11 @@ class IndexSettings(BaseModel):
     shards: int = Field(1, ge=1)
     replicas: int = Field(1, ge=0)
     analyzer: str = "standard"
+    cjk_analyzer: str = Field(
+        "whitespace",
+        description="Analyzer of the CJK word field (essearch makes its tokens; a plugin such as "
+        "smartcn or icu_analyzer may replace the built-in whitespace).",
+    )
     vector_index_type: VectorIndexType = "int8_hnsw"
     hnsw_m: int | None = Field(None, ge=2)
     hnsw_ef_construction: int | None = Field(None, ge=2)

@@ -73,7 +73,22 @@ def doctor_report(settings: Settings) -> tuple[dict[str, Any], bool]:
         modules=sorted(caps.modules),
         plugins=sorted(caps.plugins),
     )
+    coverage = _index_coverage(settings)
+    if coverage is not None:
+        report["index_languages"] = coverage
     return report, True
+
+
+def _index_coverage(settings) -> dict[str, Any] | None:
+    """The configured index's languages against its embedder (the language guard)."""
+    from essearch.es import make_client
+    from essearch.text.guard import index_coverage
+
+    try:
+        with make_client(settings) as client:
+            return index_coverage(client, settings.index.name)
+    except Exception as exc:  # doctor reports; it never fails on an optional check
+        return {"index": settings.index.name, "error": type(exc).__name__}
 
 
 @click.command()
@@ -140,6 +155,12 @@ def _render(report: dict[str, Any]) -> None:
     caps.add_row("index_options types", safe(", ".join(report["index_types"])), "")
     caps.add_row("analyzers", safe(", ".join(report["analyzers"])), "")
     console.print(caps)
+    coverage = report.get("index_languages")
+    if coverage and coverage.get("languages"):
+        shares = ", ".join(f"{k} {v:.0%}" for k, v in coverage["languages"].items())
+        console.print(f"index {safe(coverage['index'])}: languages {shares}")
+    if coverage and coverage.get("warning"):
+        console.print(f"[yellow]warning:[/] {safe(coverage['warning'])}")
     if report.get("limited"):
         console.print(f"[yellow]note:[/yellow] {safe(report['limited'])}", soft_wrap=True)
     settings = Table(title="Effective settings (secrets masked)")

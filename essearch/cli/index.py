@@ -188,6 +188,9 @@ def status(as_json: bool, dims: int | None, index_name: str | None) -> None:
             )
     console.print(table)
     console.print(f"configured embedder: {safe(configured_text)}")
+    for version in report["versions"]:
+        if version["aliases"] and version.get("cjk"):
+            console.print(f"Chinese/CJK BM25 in {version['index']}: {version['cjk']}")
     unaliased = [v["index"] for v in report["versions"] if not v["aliases"]]
     if unaliased:
         console.print(f"versions behind no alias: {safe(', '.join(unaliased))}")

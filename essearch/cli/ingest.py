@@ -212,6 +212,8 @@ def ingest(
             err_console.print(f"[red]{safe(failure)}[/]")
         if report.failed > 5:
             err_console.print(f"... {report.failed - 5} more in {safe(report.dead_letter)}")
+        if report.language_warning:
+            err_console.print(f"[yellow]warning:[/] {report.language_warning}")
     if report.interrupted:
         err_console.print(f"[red]{safe(report.interrupted)}[/]")
         if "Ctrl-C" in report.interrupted:
