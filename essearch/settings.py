@@ -16,7 +16,9 @@ from pydantic_settings.exceptions import SettingsError
 
 from essearch.errors import ConfigurationError
 
-EmbedderProvider = Literal["local", "openai", "ollama", "elasticsearch"]
+EmbedderProvider = Literal[
+    "local", "sentence-transformers", "openai", "ollama", "elasticsearch", "huggingface"
+]
 VectorIndexType = Literal[
     "hnsw", "int8_hnsw", "int4_hnsw", "bbq_hnsw", "flat", "int8_flat", "int4_flat", "bbq_flat"
 ]
@@ -99,6 +101,9 @@ class EmbedderSettings(BaseModel):
     batch_size: int = Field(64, ge=1)
     concurrency: int = Field(4, ge=1)
     device: str | None = None
+    threads: int | None = Field(
+        None, ge=1, description="Intra-op threads of a local model; unset: the cores available."
+    )
     normalize: bool = True
     query_prompt: str | None = None
     document_prompt: str | None = None

@@ -17,6 +17,9 @@ from essearch.settings import EmbedderSettings, Settings, format_validation_erro
 
 _BUILTIN: dict[str, str] = {
     "local": "essearch.embedders.local:LocalEmbedder",
+    "sentence-transformers": (
+        "essearch.embedders.sentence_transformers_backend:SentenceTransformerEmbedder"
+    ),
     "openai": "essearch.embedders.openai_backend:OpenAIEmbedder",
     "ollama": "essearch.embedders.ollama_backend:OllamaEmbedder",
     "elasticsearch": "essearch.embedders.elasticsearch_backend:ElasticsearchEmbedder",
