@@ -56,8 +56,6 @@ def read_model_config(model_dir: Path) -> dict[str, Any]:
 
 def can_export(model_dir: Path, weights_given: bool = False) -> str | None:
     """None when `model_dir` can be exported, else why not (one line)."""
-    if not weights_given and not (model_dir / "model.safetensors").is_file():
-        return f"{model_dir} has no model.safetensors"
     if not (model_dir / "tokenizer.json").is_file():
         return f"{model_dir} has no tokenizer.json"
     try:
@@ -71,6 +69,8 @@ def can_export(model_dir: Path, weights_given: bool = False) -> str | None:
         return f"{model_dir}: position_embedding_type {config['position_embedding_type']!r}"
     if config.get("hidden_act", "gelu") != "gelu":
         return f"{model_dir}: hidden_act {config['hidden_act']!r} (only exact GELU)"
+    if not weights_given and not (model_dir / "model.safetensors").is_file():
+        return f"{model_dir} has no model.safetensors"
     return None
 
 
