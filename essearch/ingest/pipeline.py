@@ -71,7 +71,7 @@ class IngestOptions:
     glob: str | None = None
     chunker: ChunkerConfig | None = None  # None: default for the embedder
     dead_letter: Path | str | None = "essearch-dead-letter.jsonl"
-    embed_batch: int | None = None  # chunks per embedding call; None: 4 x embedder batch size
+    embed_batch: int | None = None  # chunks per embedding call; None: max(4, concurrency) batches
     bulk_chunk_size: int = 500  # actions per bulk request
     bulk_max_bytes: int = 10 * 1024 * 1024  # bytes per bulk request
     bulk_threads: int = 2
@@ -377,7 +377,10 @@ class _Run:
         self.stop = threading.Event()
         self.fatal: str | None = None
         self._fatal_lock = threading.Lock()
-        self.embed_batch = options.embed_batch or max(16, 4 * embedder.batch_size)
+        # enough chunks per call for `concurrency` batches in flight (see Embedder.embed_documents)
+        self.embed_batch = options.embed_batch or max(
+            16, max(4, embedder.concurrency) * embedder.batch_size
+        )
         # An index that was empty when the run began holds no chunks to compare with or delete,
         # so no lookups; besides saving a search per batch, this keeps the shard search-idle,
         # and Elasticsearch then skips periodic refreshes during the load (fewer, larger segments).
