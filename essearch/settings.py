@@ -107,6 +107,10 @@ class EmbedderSettings(BaseModel):
     normalize: bool = True
     query_prompt: str | None = None
     document_prompt: str | None = None
+    query_prompt_name: str | None = Field(
+        None, description="huggingface/TEI: a prompt name of the model (e.g. query)."
+    )
+    document_prompt_name: str | None = None
     inference_id: str | None = None
     timeout: float = Field(60.0, gt=0)
     max_retries: int = Field(5, ge=0)

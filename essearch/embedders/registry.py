@@ -23,6 +23,7 @@ _BUILTIN: dict[str, str] = {
     "openai": "essearch.embedders.openai_backend:OpenAIEmbedder",
     "ollama": "essearch.embedders.ollama_backend:OllamaEmbedder",
     "elasticsearch": "essearch.embedders.elasticsearch_backend:ElasticsearchEmbedder",
+    "huggingface": "essearch.embedders.huggingface_backend:HuggingFaceEmbedder",
 }
 _REGISTRY: dict[str, type[Embedder]] = {}
 
