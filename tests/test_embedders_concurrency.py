@@ -138,3 +138,37 @@ def test_ingest_keeps_batches_in_flight_and_dead_letters_only_the_bad_document(
     es_client.indices.refresh(index=index_name)
     assert es_client.count(index=index_name)["count"] == 39
     assert embedder.info.dims == DIMS
+
+
+@pytest.mark.integration
+def test_reindex_re_embeds_with_batches_in_flight(
+    es_client, settings_for, index_name, tmp_path
+) -> None:
+    from essearch.ops.reindex import ReindexOptions, run_reindex
+
+    docs = [{"id": f"d{i}", "text": f"document {i} to move to another model"} for i in range(40)]
+    settings = settings_for(index_name)
+    with serving(EmbeddingServer()) as old_server:
+        ingest(
+            docs,
+            settings=settings,
+            client=es_client,
+            embedder=openai_embedder(old_server.url, concurrency=1),
+            options=IngestOptions(
+                chunker=default_config("openai", None), dead_letter=tmp_path / "d1.jsonl"
+            ),
+        )
+    with serving(EmbeddingServer(delay=0.05)) as server:
+        new = OpenAIEmbedder(
+            "fake-model-2",
+            api_key="sk-test-0123456789abcdef",
+            base_url=f"{server.url}/v1",
+            normalize=False,
+            batch_size=4,
+            concurrency=4,
+        )
+        options = ReindexOptions(batch_size=32, dead_letter=tmp_path / "d2.jsonl")
+        result = run_reindex(es_client, settings, new, options=options)
+    assert result.status == "swapped", result.to_dict()
+    assert server.max_in_flight == 4
+    assert es_client.count(index=settings.index.name)["count"] == 40
