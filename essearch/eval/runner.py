@@ -11,7 +11,7 @@ from __future__ import annotations
 import itertools
 import math
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -291,7 +291,7 @@ def evaluate_dataset(
     drop_self_hits: bool = False,
     sweep: bool = False,
     sweep_fusions: Sequence[str] | None = None,
-    sweep_grid: dict[str, Sequence[Any]] | None = None,
+    sweep_grid: Mapping[str, Sequence[Any]] | None = None,
     rebuild: bool = False,
     embed_once: bool = True,
     index_prefix: str = INDEX_PREFIX,
@@ -347,7 +347,7 @@ def evaluate_dataset(
             analyzer=settings.index.analyzer,
             drop_self_hits=drop_self_hits,
         )
-        common = {
+        common: dict[str, Any] = {
             "k": k,
             "depth": depth,
             "size": size,

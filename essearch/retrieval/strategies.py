@@ -30,9 +30,8 @@ from essearch.retrieval import queries as q
 from essearch.retrieval.params import SearchParams
 from essearch.retrieval.results import Hit, LegScore, hit_from_es, hits_from_response, total_of
 
-#: Hybrid strategy `auto` uses when server RRF is not available. The issue's default; on SciFact
-#: min-max fusion scored ~0.017 nDCG@10 higher (shared/reference/retrieval-anchors.md) — see the
-#: retrieval report for the figures measured with essearch before changing it.
+#: Hybrid strategy `auto` uses when server RRF is not available: rank-based, so `auto` ranks like
+#: the server's RRF retriever on licensed clusters (README, "Hybrid retrieval and licences").
 AUTO_FALLBACK = "client-rrf"
 
 #: Server features by strategy name: (Capabilities property, ES feature name, minimum version).
@@ -65,7 +64,11 @@ def unavailable_error(strategy: str, caps: Capabilities, detail: str = "") -> Ca
     )
 
 
-def _knn(params: SearchParams, vector: Sequence[float], caps: Capabilities, k: int) -> dict:
+def _knn(
+    params: SearchParams, vector: Sequence[float] | None, caps: Capabilities, k: int
+) -> dict[str, Any]:
+    if vector is None:
+        raise ValueError(f"{params.mode} search needs a query vector")
     num_candidates = params.num_candidates
     if num_candidates is not None and num_candidates < k:
         num_candidates = k
@@ -77,6 +80,14 @@ def _knn(params: SearchParams, vector: Sequence[float], caps: Capabilities, k: i
         similarity=params.similarity,
         oversample=params.oversample if caps.rescore_vector else None,
     )
+
+
+def _text(params: SearchParams) -> dict[str, Any]:
+    """The BM25 clause of a hybrid request (hybrid params always carry query text)."""
+    clause = params.text_clause()
+    if clause is None:
+        raise ValueError(f"{params.mode} search needs query text")
+    return clause
 
 
 def _collapse_key(hit: Hit) -> str:
@@ -140,7 +151,9 @@ class Bm25(Strategy):
     needs_vector = False
     leg = "bm25"
 
-    def bodies(self, params, vector, caps):
+    def bodies(
+        self, params: SearchParams, vector: Sequence[float] | None, caps: Capabilities
+    ) -> list[dict[str, Any]]:
         return [
             q.bm25_body(
                 params.text_clause(),
@@ -158,7 +171,9 @@ class Knn(Strategy):
     mode = "knn"
     leg = "knn"
 
-    def bodies(self, params, vector, caps):
+    def bodies(
+        self, params: SearchParams, vector: Sequence[float] | None, caps: Capabilities
+    ) -> list[dict[str, Any]]:
         k = params.from_ + params.size
         return [
             q.knn_body(
@@ -173,10 +188,12 @@ class Knn(Strategy):
 class Weighted(Strategy):
     name = "weighted"
 
-    def bodies(self, params, vector, caps):
+    def bodies(
+        self, params: SearchParams, vector: Sequence[float] | None, caps: Capabilities
+    ) -> list[dict[str, Any]]:
         return [
             q.weighted_body(
-                params.text_clause(),
+                _text(params),
                 _knn(params, vector, caps, params.window),
                 knn_weight=params.knn_weight,
                 filter_clause=params.filter,
@@ -192,10 +209,12 @@ class ServerRRF(Strategy):
     name = "rrf"
     server_feature = "rrf"
 
-    def bodies(self, params, vector, caps):
+    def bodies(
+        self, params: SearchParams, vector: Sequence[float] | None, caps: Capabilities
+    ) -> list[dict[str, Any]]:
         return [
             q.rrf_retriever_body(
-                params.text_clause(),
+                _text(params),
                 _knn(params, vector, caps, params.window),
                 filter_clause=params.filter,
                 rank_constant=params.rank_constant,
@@ -212,10 +231,12 @@ class ServerLinear(Strategy):
     name = "linear"
     server_feature = "linear"
 
-    def bodies(self, params, vector, caps):
+    def bodies(
+        self, params: SearchParams, vector: Sequence[float] | None, caps: Capabilities
+    ) -> list[dict[str, Any]]:
         return [
             q.linear_retriever_body(
-                params.text_clause(),
+                _text(params),
                 _knn(params, vector, caps, params.window),
                 knn_weight=params.knn_weight,
                 filter_clause=params.filter,
@@ -230,7 +251,9 @@ class ServerLinear(Strategy):
 class ClientFusion(Strategy):
     """Two legs (BM25, kNN), `window` hits each, sent together in one `_msearch`."""
 
-    def bodies(self, params, vector, caps):
+    def bodies(
+        self, params: SearchParams, vector: Sequence[float] | None, caps: Capabilities
+    ) -> list[dict[str, Any]]:
         window = params.window
         bm25 = q.bm25_body(
             params.text_clause(),
@@ -246,7 +269,9 @@ class ClientFusion(Strategy):
             leg["track_total_hits"] = False
         return [bm25, knn]
 
-    def fuse(self, params: SearchParams, rankings: dict[str, list[tuple[str, float]]]):
+    def fuse(
+        self, params: SearchParams, rankings: dict[str, list[tuple[str, float]]]
+    ) -> list[tuple[str, float]]:
         raise NotImplementedError
 
     @staticmethod
@@ -268,7 +293,9 @@ class ClientFusion(Strategy):
             "highlight": highlight,
         }
 
-    def combine(self, params, responses):
+    def combine(
+        self, params: SearchParams, responses: list[dict[str, Any]]
+    ) -> tuple[list[Hit], int | None, float]:
         started = time.perf_counter()
         # Rank on raw dicts; build typed hits only for the returned page (cheap for big windows).
         first: dict[str, dict[str, Any]] = {}
@@ -306,7 +333,9 @@ class ClientFusion(Strategy):
 class ClientRRF(ClientFusion):
     name = "client-rrf"
 
-    def fuse(self, params, rankings):
+    def fuse(
+        self, params: SearchParams, rankings: dict[str, list[tuple[str, float]]]
+    ) -> list[tuple[str, float]]:
         weights = None
         if params.rrf_weights is not None:
             weights = {"bm25": params.rrf_weights[0], "knn": params.rrf_weights[1]}
@@ -316,7 +345,9 @@ class ClientRRF(ClientFusion):
 class ClientLinear(ClientFusion):
     name = "client-linear"
 
-    def fuse(self, params, rankings):
+    def fuse(
+        self, params: SearchParams, rankings: dict[str, list[tuple[str, float]]]
+    ) -> list[tuple[str, float]]:
         return fusion.linear(rankings, weights=fusion.knn_weights(params.knn_weight))
 
 
