@@ -79,7 +79,7 @@ def test_concurrency_one_sends_one_batch_at_a_time() -> None:
 
 
 def test_retry_after_of_one_batch_holds_back_the_others() -> None:
-    server = EmbeddingServer(delay=0.3)
+    server = EmbeddingServer(delay=0.5)
     server.failures.append((429, {"Retry-After": "1"}, {"error": {"message": "slow down"}}))
     texts = [f"text {i}" for i in range(12)]  # 6 batches, 3 at a time
     with serving(server):
@@ -87,9 +87,13 @@ def test_retry_after_of_one_batch_holds_back_the_others() -> None:
         vectors = embedder.embed_documents(texts)
     assert vectors == [vector_for(t) for t in texts]
     assert len(server.requests) == 7  # one retry
-    told = server.failed_at[0]
-    # requests sent after the 429 (the other two were already in flight) waited it out
-    later = [r["at"] for r in server.requests if r["at"] > told + 0.1]
+    told, refused = server.failed_at[0], server.requests[0]["body"]["input"]
+    # the retry, and every batch not yet sent when the 429 came back, waited out Retry-After
+    later = [
+        r["at"]
+        for r in server.requests[1:]
+        if r["body"]["input"] == refused or texts.index(r["body"]["input"][0]) >= 6
+    ]
     assert len(later) == 4
     assert all(at - told >= 0.95 for at in later)
 

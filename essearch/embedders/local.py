@@ -244,7 +244,8 @@ class OnnxModel:
         if self.pooling == "cls":  # a shipped model.onnx returning token states
             return hidden[:, 0]
         weights = mask[..., None].astype(np.float32)
-        return (hidden * weights).sum(axis=1) / np.maximum(weights.sum(axis=1), 1e-9)
+        pooled: np.ndarray = (hidden * weights).sum(axis=1) / np.maximum(weights.sum(axis=1), 1e-9)
+        return pooled
 
 
 # Loaded models shared by every LocalEmbedder with the same directory and threads.
@@ -341,7 +342,9 @@ class LocalEmbedder(Embedder):
         self._model = None
 
     @classmethod
-    def from_settings(cls, settings: EmbedderSettings, **_: Any) -> Embedder:
+    def from_settings(  # type: ignore[override]  # may hand back the torch runtime instead
+        cls, settings: EmbedderSettings, **_: Any
+    ) -> Embedder:
         """ONNX when it can run the model; otherwise the torch backend when it is installed."""
         query_prompt, document_prompt = resolve_prompts(
             settings.model or DEFAULT_LOCAL_MODEL, settings.query_prompt, settings.document_prompt
@@ -373,6 +376,8 @@ class LocalEmbedder(Embedder):
         if torch_backend.sentence_transformers_installed():
             log.info("local model %s: %s; using sentence-transformers", settings.model, why_not)
             return torch_backend.SentenceTransformerEmbedder(settings.model, **kwargs)
+        if source is None and settings.device in (None, "cpu"):
+            return cls(settings.model, **kwargs)  # a hub name: says what to install on first use
         raise ConfigurationError(
             f"local model {settings.model or DEFAULT_LOCAL_MODEL!r}: {why_not}, so the ONNX "
             "backend cannot run it; install the torch backend (pip install 'essearch[torch]') "

@@ -32,7 +32,7 @@ SUPPORTED_MODEL_TYPES = {"bert"}
 def read_model_config(model_dir: Path) -> dict[str, Any]:
     """`config.json` plus the pooling mode and max sequence length sentence-transformers uses."""
     try:
-        config = json.loads((model_dir / "config.json").read_text(encoding="utf-8"))
+        config: dict[str, Any] = json.loads((model_dir / "config.json").read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
         raise EmbeddingError(f"{model_dir}: cannot read config.json: {exc}") from None
     pooling = "mean"
