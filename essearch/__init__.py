@@ -31,8 +31,11 @@ _LAZY = {
     "IndexManager": "essearch.index",
     "ingest": "essearch.ingest",
     "IngestOptions": "essearch.ingest",
+    "IngestReport": "essearch.ingest",
     "SearchClient": "essearch.retrieval",
     "AsyncSearchClient": "essearch.retrieval",
+    "SearchResult": "essearch.retrieval",
+    "Hit": "essearch.retrieval",
     "F": "essearch.retrieval",
     "make_client": "essearch.es",
     "make_async_client": "essearch.es",
@@ -43,8 +46,8 @@ if TYPE_CHECKING:
     from essearch.embedders import Embedder, EmbedderInfo, create_embedder
     from essearch.es import make_async_client, make_client, probe
     from essearch.index import IndexManager
-    from essearch.ingest import IngestOptions, ingest
-    from essearch.retrieval import AsyncSearchClient, F, SearchClient
+    from essearch.ingest import IngestOptions, IngestReport, ingest
+    from essearch.retrieval import AsyncSearchClient, F, Hit, SearchClient, SearchResult
 
 
 def __getattr__(name: str) -> Any:
@@ -64,14 +67,17 @@ __all__ = [
     "EmbeddingError",
     "EssearchError",
     "F",
+    "Hit",
     "IndexManager",
     "IngestError",
     "IngestOptions",
+    "IngestReport",
     "LicenseError",
     "ModelMismatchError",
     "ProvisioningError",
     "SearchClient",
     "SearchError",
+    "SearchResult",
     "Settings",
     "__version__",
     "create_embedder",

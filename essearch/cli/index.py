@@ -261,7 +261,8 @@ def mappings_show(
 ) -> None:
     """Print the rendered body (settings + mappings) that `init` would send."""
     from essearch.index.definitions import render
-    from essearch.index.manager import IndexManager, stamp_fingerprint
+    from essearch.index.diff import stamp_fingerprint
+    from essearch.index.manager import IndexManager
 
     settings = _definition_settings(definition)
     info = configured_embedder_info(settings, dims)

@@ -141,9 +141,3 @@ def corpus_fingerprint(path: str | Path) -> str:
     with file.open("rb") as handle:
         digest.update(handle.read(FINGERPRINT_BYTES))
     return digest.hexdigest()[:16]
-
-
-def count_corpus(path: str | Path) -> int:
-    """Number of non-blank lines (documents) of a corpus file."""
-    with Path(path).open("rb") as handle:
-        return sum(1 for line in handle if line.strip())

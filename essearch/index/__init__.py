@@ -10,6 +10,7 @@ from essearch.index.definitions import (
     validate_vector,
     vector_problem,
 )
+from essearch.index.diff import Difference, compare_body, swap_actions
 from essearch.index.guard import (
     check_mapping_response,
     check_model,
@@ -17,14 +18,11 @@ from essearch.index.guard import (
     models_from_mapping_response,
 )
 from essearch.index.manager import (
-    Difference,
     DropPlan,
     IndexInfo,
     IndexManager,
     IndexStatus,
     InitResult,
-    compare_body,
-    swap_actions,
 )
 
 __all__ = [

@@ -32,6 +32,7 @@ from elasticsearch.helpers import streaming_bulk
 
 from essearch.embedders.base import Embedder
 from essearch.errors import ConfigurationError, EmbeddingError, ModelMismatchError
+from essearch.index.chunking import ChunkerConfig, chunking_for, same_chunking
 from essearch.index.definitions import VectorSpec, vector_problem
 from essearch.index.manager import IndexManager
 from essearch.index.schema import (
@@ -48,7 +49,7 @@ from essearch.index.schema import (
     VECTOR_FIELD,
     write_alias_for,
 )
-from essearch.ingest.chunker import Chunk, Chunker, ChunkerConfig, chunking_for, same_chunking
+from essearch.ingest.chunker import Chunk, Chunker
 from essearch.ingest.failures import DeadLetter, Failure, describe_bulk_error
 from essearch.ingest.ids import doc_id_of_chunk_id
 from essearch.ingest.loaders import Document, FieldMap, Format, count_hint, document_from_record
@@ -610,10 +611,28 @@ def ingest(
     Item-level problems are counted and written to the dead-letter file, never raised; the run
     stops early (report.interrupted) only when Elasticsearch or the producer cannot go on.
     Configuration problems (missing index with init_index=False, model mismatch) raise before
-    anything is written.
+    anything is written. A client or embedder not passed in is created here and closed at the end.
     """
-    options = options or IngestOptions()
+    given_client, given_embedder = client, embedder
     settings, client, embedder = _resolve(settings, client, embedder)
+    try:
+        return _ingest(sources, settings, client, embedder, options, progress)
+    finally:
+        if given_embedder is None:
+            embedder.close()
+        if given_client is None:
+            client.close()
+
+
+def _ingest(
+    sources: Source | Iterable[Source],
+    settings: Settings,
+    client: Elasticsearch,
+    embedder: Embedder,
+    options: IngestOptions | None,
+    progress: ProgressView | None,
+) -> IngestReport:
+    options = options or IngestOptions()
     if isinstance(sources, (str, Path, Document, Mapping)):
         sources = [sources]
     sources = list(sources) if not isinstance(sources, Iterator) else sources
