@@ -20,11 +20,12 @@ from essearch.errors import (
     ProvisioningError,
     SearchError,
 )
-from essearch.settings import Settings, load_settings
 
 __version__ = "0.1.0"
 
 _LAZY = {
+    "Settings": "essearch.settings",
+    "load_settings": "essearch.settings",
     "create_embedder": "essearch.embedders",
     "Embedder": "essearch.embedders",
     "EmbedderInfo": "essearch.embedders",
@@ -48,6 +49,7 @@ if TYPE_CHECKING:
     from essearch.index import IndexManager
     from essearch.ingest import IngestOptions, IngestReport, ingest
     from essearch.retrieval import AsyncSearchClient, F, Hit, SearchClient, SearchResult
+    from essearch.settings import Settings, load_settings
 
 
 def __getattr__(name: str) -> Any:

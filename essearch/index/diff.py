@@ -98,6 +98,10 @@ def _subset_differences(live: Any, rendered: Any, path: str, out: list[Differenc
         out.append(Difference(path, live, rendered))
 
 
+# Index settings that are set per cluster and changed in place, never by a new version.
+DYNAMIC_SETTINGS = ("number_of_replicas", "auto_expand_replicas")
+
+
 def compare_body(
     rendered: Mapping[str, Any], live_mappings: Mapping[str, Any], live_settings: Mapping[str, Any]
 ) -> list[Difference]:
@@ -118,6 +122,8 @@ def compare_body(
     _subset_differences(live, mappings, "mappings", out)
     flat = flatten_settings(rendered.get("settings", {}))
     for key, value in flat.items():
+        if key.endswith(DYNAMIC_SETTINGS):
+            continue  # changeable on a live index, chosen per cluster: not part of a version
         if key not in live_settings:
             out.append(Difference(f"settings.{key}", _MISSING, value))
         else:

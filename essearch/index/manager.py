@@ -44,7 +44,13 @@ from essearch.index.guard import (
     meta_from_mapping,
     model_from_mapping,
 )
-from essearch.index.schema import META_KEY, VERSION_SEPARATOR, physical_index_for, write_alias_for
+from essearch.index.schema import (
+    DOC_ID_FIELD,
+    META_KEY,
+    VERSION_SEPARATOR,
+    physical_index_for,
+    write_alias_for,
+)
 from essearch.settings import Settings
 
 TEMPLATE_SUFFIX = "-versions"
@@ -63,6 +69,7 @@ class InitResult:
     template: str
     differences: list[Difference] = field(default_factory=list)
     actions: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)  # choices made for the user, in words
 
     @property
     def up_to_date(self) -> bool:
@@ -84,16 +91,19 @@ class IndexInfo:
 
     index: str
     aliases: list[str]
-    docs: int | None
+    docs: int | None  # chunks: essearch stores one Elasticsearch document per chunk
     size_bytes: int | None
     health: str | None
     recorded: EmbedderInfo | None
     mismatch: list[str] = field(default_factory=list)
     chunking: dict[str, Any] | None = None  # `_meta.essearch.chunking` as recorded
+    documents: int | None = None  # distinct doc_ids (cardinality: exact up to 40,000)
+    replicas: int | None = None
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
         data["recorded"] = self.recorded.to_dict() if self.recorded else None
+        data["chunks"] = self.docs  # the clearer name; `docs` stays for existing readers
         return data
 
 
@@ -335,12 +345,32 @@ class IndexManager:
                 f"{es_error_reason(exc)}"
             ) from None
 
+    def replica_choice(self, settings: Mapping[str, Any]) -> tuple[dict[str, Any], str | None]:
+        """The index settings to create with, and a note when essearch chose the replicas.
+
+        On a single-node cluster a replica can never be assigned (it would share the node with
+        its primary) and the index would stay yellow; unless ESSEARCH_INDEX_REPLICAS was set,
+        such a cluster gets 0 replicas.
+        """
+        chosen = dict(settings)
+        if "replicas" in self.settings.index.model_fields_set or self.capabilities.node_count > 1:
+            return chosen, None
+        if str(chosen.get("number_of_replicas", "1")) == "0":
+            return chosen, None
+        chosen["number_of_replicas"] = 0
+        return chosen, (
+            "replicas: 0, because the cluster has a single node (a replica could never be "
+            "assigned and health would stay yellow); set ESSEARCH_INDEX_REPLICAS to choose, or "
+            "raise it later with PUT <index>/_settings"
+        )
+
     def _create(
         self, index: str, body: Mapping[str, Any], aliases: dict[str, Any] | None = None
-    ) -> None:
+    ) -> str | None:
+        settings, note = self.replica_choice(body["settings"])
         try:
             self.client.indices.create(
-                index=index, settings=body["settings"], mappings=body["mappings"], aliases=aliases
+                index=index, settings=settings, mappings=body["mappings"], aliases=aliases
             )
         except BadRequestError as exc:
             if exc.error == "resource_already_exists_exception":
@@ -348,6 +378,7 @@ class IndexManager:
             raise ConfigurationError(
                 f"Elasticsearch refused the body for index {index!r}: {es_error_reason(exc)}"
             ) from None
+        return note
 
     def init(self) -> InitResult:
         """Create `<name>-v1` with both aliases in one request; if it exists, compare only."""
@@ -381,10 +412,12 @@ class IndexManager:
         self._put_template(self.render_body(embedder=None, check_analyzers=False))
         aliases = {self.read_alias: {}, self.write_alias: {"is_write_index": True}}
         try:
-            self._create(index, body, aliases)
+            note = self._create(index, body, aliases)
         except BadRequestError:  # resource_already_exists: another process won the race
             return self.init()
         result.index, result.created = index, True
+        if note:
+            result.notes.append(note)
         result.actions.append(f"created {index} behind {self.read_alias} and {self.write_alias}")
         return result
 
@@ -510,11 +543,16 @@ class IndexManager:
         stats: dict[str, dict[str, Any]] = {}
         recorded: dict[str, EmbedderInfo | None] = {}
         chunking: dict[str, Any] = {}
+        documents: dict[str, int] = {}
         if table:
             rows: list[dict[str, Any]] = self.client.cat.indices(
-                index=list(table), format="json", bytes="b", h="index,health,docs.count,store.size"
+                index=list(table),
+                format="json",
+                bytes="b",
+                h="index,health,docs.count,store.size,rep",
             ).body  # type: ignore[assignment]  # a JSON list with format="json"
             stats = {row["index"]: row for row in rows}
+            documents = self._document_counts(list(table))
             mappings = self.client.indices.get_mapping(index=list(table)).body
             recorded = {i: model_from_mapping(m) for i, m in mappings.items()}
             chunking = {
@@ -543,6 +581,8 @@ class IndexManager:
                     recorded=info,
                     mismatch=mismatch,
                     chunking=chunking.get(index),
+                    documents=documents.get(index),
+                    replicas=_int_or_none(row.get("rep")),
                 )
             )
         aliases = {
@@ -559,6 +599,32 @@ class IndexManager:
             aliases=aliases,
             versions=versions,
         )
+
+    def _document_counts(self, indices: list[str]) -> dict[str, int]:
+        """Distinct doc_ids per index, from one size-0 search (a cardinality aggregation:
+        exact up to 40,000 documents, within about 1% beyond)."""
+        try:
+            response = self.client.search(
+                index=indices,
+                size=0,
+                track_total_hits=False,
+                aggs={
+                    "by_index": {
+                        "terms": {"field": "_index", "size": max(len(indices), 1)},
+                        "aggs": {
+                            "documents": {
+                                "cardinality": {"field": DOC_ID_FIELD, "precision_threshold": 40000}
+                            }
+                        },
+                    }
+                },
+            ).body
+        except ApiError:
+            return {}  # a version without the doc_id field, or a closed index: unknown
+        buckets = response.get("aggregations", {}).get("by_index", {}).get("buckets", [])
+        counts = dict.fromkeys(indices, 0)  # an empty index has no bucket
+        counts.update({b["key"]: int(b["documents"]["value"]) for b in buckets})
+        return counts
 
     def plan_drop(self, index: str | None = None) -> DropPlan:
         """What `drop(index)` deletes: one version, or (no index) every version and the template."""

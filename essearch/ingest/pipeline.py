@@ -527,7 +527,12 @@ class _Run:
 
     def _embed_texts(self, plans: list[Plan]) -> list[list[float]]:
         texts = [c.embed_text for p in plans for c in p.to_send]
-        vectors = self.embedder.embed_documents(texts)
+        # One backend batch at a time, so the progress display counts vectors as they come.
+        step = max(1, self.embedder.batch_size)
+        vectors = []
+        for start in range(0, len(texts), step):
+            vectors += self.embedder.embed_documents(texts[start : start + step])
+            self.counters.add("vectors", min(step, len(texts) - start))
         if len(vectors) != len(texts):
             raise EmbeddingError(f"embedder returned {len(vectors)} vectors for {len(texts)} texts")
         return [list(map(float, v)) if not isinstance(v, list) else v for v in vectors]
@@ -577,6 +582,10 @@ class _Run:
                 )
         except BaseException as exc:
             self.abort(f"Elasticsearch bulk failed: {type(exc).__name__}: {exc}")
+
+
+def _exists(source: str | Path) -> bool:
+    return str(source) == "-" or Path(source).exists()
 
 
 def _resolve(
@@ -636,6 +645,10 @@ def _ingest(
     if isinstance(sources, (str, Path, Document, Mapping)):
         sources = [sources]
     sources = list(sources) if not isinstance(sources, Iterator) else sources
+    if isinstance(sources, list):
+        missing = [str(s) for s in sources if isinstance(s, (str, Path)) and not _exists(s)]
+        if missing:  # a configuration problem, found before anything is loaded or written
+            raise ConfigurationError(f"input {missing[0]!r} does not exist")
     started = time.monotonic()
     target = prepare_target(client, settings, embedder, init_index=options.init_index)
     index_empty = index_was_empty(client, target.index)

@@ -299,8 +299,14 @@ def search_flow(state: CoreState, params: SearchParams) -> Generator[Op, Any, Se
         bodies = [*bodies, highlight_body]
         took += more_took
         roundtrip += more_roundtrip
+    matches = total if strategy.total_counts_matches else None
     result = SearchResult(
-        query=params.query, mode=params.mode, strategy=strategy.name, total=total, hits=hits
+        query=params.query,
+        mode=params.mode,
+        strategy=strategy.name,
+        total=matches,
+        candidates=None if strategy.total_counts_matches else total,
+        hits=hits,
     )
     if params.explain:
         result.explain = Explain(

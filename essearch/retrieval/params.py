@@ -9,11 +9,9 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from essearch.errors import SearchError
 from essearch.retrieval import queries as q
 from essearch.retrieval.filters import FilterLike, compile_filter
-
-Mode = Literal["bm25", "knn", "hybrid"]
-Fusion = Literal["auto", "rrf", "linear", "weighted", "client-rrf", "client-linear"]
-MODES: tuple[str, ...] = ("bm25", "knn", "hybrid")
-FUSIONS: tuple[str, ...] = ("auto", "rrf", "linear", "weighted", "client-rrf", "client-linear")
+from essearch.retrieval.names import FUSIONS as FUSIONS
+from essearch.retrieval.names import MODES as MODES
+from essearch.retrieval.names import Fusion, Mode
 
 
 class ModeOptions(TypedDict, total=False):
