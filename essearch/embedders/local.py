@@ -296,29 +296,31 @@ class LocalEmbedder(Embedder):
     def onnx_model(self) -> OnnxModel:
         """The loaded model (exported and loaded on first use)."""
         if self._model is None:
-            if self.source is None:
-                raise EmbeddingError(
-                    f"cannot load local model {self.model!r}: not a local directory (the ONNX "
-                    "backend reads model directories; hub names need provider "
-                    "sentence-transformers, pip install 'essearch[torch]')"
-                )
-            why_not = onnx_unsupported(self.source)
-            if why_not:
-                raise EmbeddingError(f"cannot load local model {self.model!r}: {why_not}")
-            key = (self.source, self.threads)
-            with _LOADED_LOCK:
-                if key not in _LOADED:
-                    try:
-                        _LOADED[key] = OnnxModel(self.source, self.threads)
-                    except EmbeddingError:
-                        raise
-                    except Exception as exc:
-                        raise EmbeddingError(
-                            f"cannot load local model {self.model!r}: {exc}"
-                        ) from exc
-                    log.info("loaded %s on ONNX Runtime, %d threads", self.model, self.threads)
-                self._model = _LOADED[key]
+            self._model = self._load()
         return self._model
+
+    def _load(self) -> OnnxModel:
+        """The shared session for this model and thread count, loaded if no embedder has yet."""
+        if self.source is None:
+            raise EmbeddingError(
+                f"cannot load local model {self.model!r}: not a local directory (the ONNX "
+                "backend reads model directories; hub names need provider "
+                "sentence-transformers, pip install 'essearch[torch]')"
+            )
+        why_not = onnx_unsupported(self.source)
+        if why_not:
+            raise EmbeddingError(f"cannot load local model {self.model!r}: {why_not}")
+        key = (self.source, self.threads)
+        with _LOADED_LOCK:
+            if key not in _LOADED:
+                try:
+                    _LOADED[key] = OnnxModel(self.source, self.threads)
+                except EmbeddingError:
+                    raise
+                except Exception as exc:
+                    raise EmbeddingError(f"cannot load local model {self.model!r}: {exc}") from exc
+                log.info("loaded %s on ONNX Runtime, %d threads", self.model, self.threads)
+            return _LOADED[key]
 
     @property
     def dims(self) -> int:
