@@ -527,8 +527,9 @@ class _Run:
 
     def _embed_texts(self, plans: list[Plan]) -> list[list[float]]:
         texts = [c.embed_text for p in plans for c in p.to_send]
-        # One backend batch at a time, so the progress display counts vectors as they come.
-        step = max(1, self.embedder.batch_size)
+        # One round of backend batches at a time (`concurrency` of them in flight), so the
+        # progress display counts vectors as they come without serialising remote calls.
+        step = max(1, self.embedder.batch_size) * max(1, self.embedder.concurrency)
         vectors = []
         for start in range(0, len(texts), step):
             vectors += self.embedder.embed_documents(texts[start : start + step])
