@@ -57,6 +57,20 @@ class ElasticsearchSettings(BaseModel):
                 raise ValueError(f"{url!r} must start with http:// or https://")
         return [url.rstrip("/") for url in value]
 
+    @field_validator("ssl_assert_fingerprint")
+    @classmethod
+    def _check_fingerprint(cls, value: str | None) -> str | None:
+        """Accept the forms people paste (colons, spaces, any case); 64 hex digits = SHA-256."""
+        if value is None or not value.strip():
+            return None
+        digits = "".join(value.replace(":", "").split()).lower()
+        if len(digits) != 64 or any(c not in "0123456789abcdef" for c in digits):
+            raise ValueError(
+                f"must be the certificate's SHA-256 fingerprint, 64 hex digits (colons allowed); "
+                f"got {len(digits)} characters"
+            )
+        return digits
+
 
 class IndexSettings(BaseModel):
     """What the index is called and how it is built."""

@@ -195,6 +195,12 @@ def index_options_for(settings: Settings, capabilities: Capabilities | None) -> 
     """`index_options` from settings.index, keeping only what the cluster's version supports."""
     idx = settings.index
     index_type = idx.vector_index_type
+    if (
+        capabilities is not None
+        and not capabilities.supports_index_type(index_type)
+        and "vector_index_type" not in idx.model_fields_set
+    ):
+        index_type = "hnsw"  # the default type is newer than the cluster (8.11): plain HNSW
     if capabilities is not None and not capabilities.supports_index_type(index_type):
         supported = ", ".join(capabilities.index_types)
         raise ConfigurationError(
@@ -214,6 +220,10 @@ def index_options_for(settings: Settings, capabilities: Capabilities | None) -> 
                 f"index.{field}={value}: only HNSW index types take it, not {index_type!r}"
             )
         options["m" if field == "hnsw_m" else "ef_construction"] = value
+    if index_type == "hnsw" and capabilities is not None and capabilities.version_tuple < (8, 12):
+        # 8.11 requires both HNSW parameters (verified on 8.11.4); these are its defaults
+        options.setdefault("m", 16)
+        options.setdefault("ef_construction", 100)
     if idx.rescore_oversample is not None:
         if index_type not in QUANTIZED_TYPES:
             raise ConfigurationError(
@@ -414,7 +424,7 @@ def validate_vector_field(
     if rescore is not None:
         if capabilities is not None and not capabilities.rescore_vector:
             raise ConfigurationError(
-                f"{where}.index_options.rescore_vector: needs Elasticsearch 9.0+, "
+                f"{where}.index_options.rescore_vector: needs Elasticsearch 8.18+, "
                 f"this cluster is {capabilities.version}"
             )
         if index_type not in QUANTIZED_TYPES:
