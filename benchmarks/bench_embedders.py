@@ -1,80 +1,51 @@
-"""Local embedder throughput (texts/s) by batch size and text length, and cache-hit throughput.
+"""Embedders: ONNX vs torch texts/s, single-query latency, concurrent remote ingest, cache hits.
 
-Prints a table; ratios are against a baseline measured in the same run (batch 16 for the model,
-the model at batch 64 for the cache), so figures compare across machines.
+Every figure has a baseline from the same run, so ratios compare across (shared) machines:
 
-    python benchmarks/bench_embedders.py --short-count 512 --long-count 96
+1. texts/s of the local ONNX backend vs the sentence-transformers (torch) backend, same model,
+   same thread count, on short sentences and on SciFact passages (`--scifact`), batch 16 / 64;
+2. single-query latency (p50/p95) of a warm model, ONNX and torch;
+3. ingest into Elasticsearch (`--es-url`) through an OpenAI-compatible local server that adds
+   `--delay` seconds to every call, at embedder concurrency 1 vs 4;
+4. embedding cache hits vs the model.
+
+    python benchmarks/bench_embedders.py --scifact ../shared/data/scifact/corpus.jsonl \\
+        --es-url http://127.0.0.1:19200 --threads 1
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
+import json
+import os
 import random
 import tempfile
+import threading
 import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Any
 
 from rich.console import Console
 from rich.table import Table
 
-WORDS = [
-    "search",
-    "vector",
-    "index",
-    "query",
-    "document",
-    "model",
-    "embedding",
-    "cluster",
-    "shard",
-    "token",
-    "semantic",
-    "hybrid",
-    "ranking",
-    "score",
-    "field",
-    "mapping",
-    "text",
-    "analyzer",
-    "retrieval",
-    "dense",
-    "sparse",
-    "filter",
-    "alias",
-    "node",
-    "batch",
-    "cache",
-    "latency",
-    "throughput",
-    "memory",
-    "network",
-    "disk",
-    "replica",
-    "segment",
-    "merge",
-    "refresh",
-    "inference",
-    "the",
-    "a",
-    "of",
-    "and",
-    "to",
-    "in",
-    "is",
-    "that",
-    "for",
-    "on",
-    "with",
-    "as",
-    "by",
-    "at",
-    "from",
-    "it",
-    "this",
-    "be",
-    "are",
-    "was",
-    "were",
+_WORDS = (
+    "search vector index query document model embedding cluster shard token semantic hybrid "
+    "ranking score field mapping text analyzer retrieval dense sparse filter alias node batch "
+    "cache latency throughput memory network disk replica segment merge refresh inference "
+    "the a of and to in is that for on with as by at from it this be are was were"
+)
+WORDS = _WORDS.split(" ")
+QUERIES = [
+    "how do refunds work",
+    "vitamin D deficiency and bone density",
+    "what causes insulin resistance",
+    "混合检索怎么配置",
+    "elasticsearch knn filter",
+    "does smoking increase the risk of stroke",
 ]
 
 
@@ -84,51 +55,220 @@ def make_texts(count: int, words: int, seed: int) -> list[str]:
     return [f"{i}: " + " ".join(rng.choice(WORDS) for _ in range(words)) for i in range(count)]
 
 
-def throughput(embed, texts: list[str], batch_size: int) -> float:
+def scifact_passages(path: Path, count: int) -> list[str]:
+    """The first `count` SciFact documents as ingest embeds them: title, newline, text."""
+    out: list[str] = []
+    with path.open(encoding="utf-8") as handle:
+        for line in handle:
+            record = json.loads(line)
+            title, text = record.get("title") or "", record.get("text") or ""
+            out.append(f"{title}\n{text}" if title else text)
+            if len(out) >= count:
+                break
+    return out
+
+
+def throughput(embed: Callable[[list[str]], Any], texts: list[str], batch_size: int) -> float:
     started = time.perf_counter()
     for start in range(0, len(texts), batch_size):
         embed(texts[start : start + batch_size])
     return len(texts) / (time.perf_counter() - started)
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--short-count", type=int, default=512, help="short texts (~12 words)")
-    parser.add_argument("--long-count", type=int, default=96, help="long texts (~200 words)")
-    parser.add_argument("--batch-sizes", default="16,64,256")
-    parser.add_argument("--device", default=None, help="cpu, cuda ... (default: auto)")
-    parser.add_argument("--model", default=None, help="local model (default: packaged MiniLM)")
-    args = parser.parse_args()
+def latencies_ms(embed_query: Callable[[str], Any], count: int) -> list[float]:
+    out = []
+    for i in range(count):
+        started = time.perf_counter()
+        embed_query(QUERIES[i % len(QUERIES)])
+        out.append((time.perf_counter() - started) * 1000)
+    return out
 
-    from essearch.embedders.cache import CachedEmbedder
+
+def pct(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+def local_embedders(threads: int) -> dict[str, Any]:
     from essearch.embedders.local import LocalEmbedder
 
-    batch_sizes = [int(b) for b in args.batch_sizes.split(",")]
-    embedder = LocalEmbedder(args.model, device=args.device)
-    embedder.embed_documents(make_texts(32, 12, seed=0))  # load and warm up
-    console = Console()
-    device = embedder.sentence_transformer.device
-    table = Table(title=f"local embedder · {embedder.model} · {embedder.dims} dims · {device}")
-    for column in ("texts", "count", "batch", "texts/s", "vs batch 16"):
-        table.add_column(column, justify="right" if column != "texts" else "left")
+    embedders: dict[str, Any] = {"onnx": LocalEmbedder(threads=threads)}
+    try:
+        import torch
 
-    results: dict[tuple[str, int], float] = {}
-    for label, count, words, seed in (
-        ("short (~12 words)", args.short_count, 12, 1),
-        ("long (~200 words)", args.long_count, 200, 2),
-    ):
-        for batch_size in batch_sizes:
-            texts = make_texts(count, words, seed=seed * 1000 + batch_size)
-            embedder.batch_size = batch_size
-            rate = throughput(embedder.embed_documents, texts, batch_size)
-            results[(label, batch_size)] = rate
-            baseline = results.get((label, batch_sizes[0]), rate)
+        from essearch.embedders.sentence_transformers_backend import SentenceTransformerEmbedder
+
+        torch.set_num_threads(threads)
+        embedders["torch"] = SentenceTransformerEmbedder(device="cpu", threads=threads)
+    except ImportError:
+        pass
+    for embedder in embedders.values():
+        embedder.embed_documents(make_texts(8, 12, seed=0))  # load (and export) and warm up
+    return embedders
+
+
+def bench_throughput(args: argparse.Namespace, embedders: dict[str, Any], console: Console) -> dict:
+    sets = [("short (~12 words)", make_texts(args.short_count, 12, seed=1))]
+    if args.scifact:
+        sets.append(("SciFact passages", scifact_passages(args.scifact, args.long_count)))
+    else:
+        sets.append(("long (~200 words)", make_texts(args.long_count, 200, seed=2)))
+    table = Table(title=f"local all-MiniLM-L6-v2 · {args.threads} thread(s) · texts/s")
+    for column in ("texts", "count", "batch", *embedders, "onnx vs torch"):
+        table.add_column(column, justify="left" if column == "texts" else "right")
+    figures: dict[str, Any] = {}
+    for label, texts in sets:
+        for batch in (16, 64):
+            rates = {}
+            for name, embedder in embedders.items():
+                embedder.batch_size = batch
+                rates[name] = throughput(embedder.embed_documents, texts, batch)
+            ratio = rates["onnx"] / rates["torch"] if "torch" in rates else float("nan")
+            figures[f"{label} @ {batch}"] = {**rates, "ratio": ratio}
             table.add_row(
-                label, str(count), str(batch_size), f"{rate:,.1f}", f"{rate / baseline:.2f}x"
+                label,
+                str(len(texts)),
+                str(batch),
+                *(f"{rates[n]:,.1f}" for n in embedders),
+                f"{ratio:.2f}x",
             )
     console.print(table)
+    return figures
 
-    # Cache: fill once (misses: model + store), then read back (hits only).
+
+def bench_latency(args: argparse.Namespace, embedders: dict[str, Any], console: Console) -> dict:
+    table = Table(title=f"single query, warm model · {args.queries} queries · ms")
+    for column in ("backend", "threads", "p50", "p95", "vs torch p50"):
+        table.add_column(column, justify="right" if column != "backend" else "left")
+    figures: dict[str, Any] = {}
+    from essearch.embedders.local import LocalEmbedder
+
+    variants = [(f"onnx ({args.threads})", embedders["onnx"])]
+    if args.threads != 1:
+        variants.append(("onnx (1)", LocalEmbedder(threads=1)))
+    if "torch" in embedders:
+        variants.append((f"torch ({args.threads})", embedders["torch"]))
+    for label, embedder in variants:
+        embedder.embed_query("warm up")
+        values = latencies_ms(embedder.embed_query, args.queries)
+        figures[label] = {"p50": pct(values, 0.5), "p95": pct(values, 0.95)}
+    base = next((v["p50"] for k, v in figures.items() if k.startswith("torch")), None)
+    for label, f in figures.items():
+        versus = f"{base / f['p50']:.1f}x faster" if base else "-"
+        threads = label.split("(")[1].rstrip(")")
+        table.add_row(label.split(" ")[0], threads, f"{f['p50']:.1f}", f"{f['p95']:.1f}", versus)
+    console.print(table)
+    return figures
+
+
+# -- concurrent remote embedding ------------------------------------------------------------------
+def _vector(text: str, dims: int = 16) -> list[float]:
+    digest = hashlib.sha256(text.encode()).digest()
+    return [1.0 + digest[i] / 255.0 for i in range(dims)]
+
+
+@contextmanager
+def slow_openai_server(delay: float) -> Iterator[str]:
+    """An OpenAI-compatible `/v1/embeddings` on loopback that sleeps `delay` s per call."""
+
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def do_POST(self) -> None:
+            body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+            time.sleep(delay)
+            data = [
+                {"object": "embedding", "index": i, "embedding": _vector(t)}
+                for i, t in enumerate(body["input"])
+            ]
+            payload = json.dumps({"object": "list", "data": data, "model": body["model"]}).encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(payload)))
+            self.end_headers()
+            self.wfile.write(payload)
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    httpd.daemon_threads = True
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{httpd.server_address[1]}/v1"
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+
+
+def bench_concurrency(args: argparse.Namespace, console: Console) -> dict:
+    from elasticsearch import Elasticsearch
+
+    from essearch.embedders.openai_backend import OpenAIEmbedder
+    from essearch.ingest.chunker import default_config
+    from essearch.ingest.pipeline import IngestOptions, ingest
+    from essearch.settings import Settings
+
+    client = Elasticsearch(args.es_url, request_timeout=60)
+    docs = [
+        {"id": f"d{i}", "text": " ".join(make_texts(1, 40, seed=i)[0].split()[1:])}
+        for i in range(args.ingest_docs)
+    ]
+    figures: dict[str, Any] = {}
+    table = Table(
+        title=f"ingest {len(docs)} docs · OpenAI-compatible server +{args.delay * 1000:.0f} ms/call"
+        f" · batch {args.remote_batch}"
+    )
+    for column in ("concurrency", "seconds", "docs/s", "calls", "vs concurrency 1"):
+        table.add_column(column, justify="right")
+    with slow_openai_server(args.delay) as url:
+        for concurrency in (1, 4):
+            name = f"bench-embed-concurrency-{os.getpid()}-{concurrency}"
+            settings = Settings(
+                es={"url": args.es_url},
+                index={"name": name, "replicas": 0},
+                embedder={"provider": "openai", "base_url": url, "model": "fake"},
+            )
+            embedder = OpenAIEmbedder(
+                "fake", base_url=url, batch_size=args.remote_batch, concurrency=concurrency
+            )
+            options = IngestOptions(chunker=default_config("openai", None), dead_letter=None)
+            # not timed: the index, its aliases and the client exist before the timed run
+            ingest(
+                [{"id": "warm-up", "text": "warm up"}],
+                settings=settings,
+                client=client,
+                embedder=embedder,
+                options=options,
+            )
+            started = time.perf_counter()
+            report = ingest(
+                docs, settings=settings, client=client, embedder=embedder, options=options
+            )
+            seconds = time.perf_counter() - started
+            assert report.indexed == len(docs), report
+            figures[str(concurrency)] = {"seconds": seconds, "docs_per_s": len(docs) / seconds}
+            for index in client.indices.get(index=f"{name}-v*"):
+                client.indices.delete(index=index)
+    base = figures["1"]["seconds"]
+    calls = -(-len(docs) // args.remote_batch)
+    for concurrency, f in figures.items():
+        table.add_row(
+            concurrency,
+            f"{f['seconds']:.1f}",
+            f"{f['docs_per_s']:.1f}",
+            str(calls),
+            f"{base / f['seconds']:.2f}x",
+        )
+    console.print(table)
+    return figures
+
+
+def bench_cache(
+    embedder: Any, model_rate: float, args: argparse.Namespace, console: Console
+) -> dict:
+    from essearch.embedders.cache import CachedEmbedder
+
     embedder.batch_size = 64
     texts = make_texts(args.short_count, 12, seed=99)
     with tempfile.TemporaryDirectory() as tmp:
@@ -137,16 +277,55 @@ def main() -> None:
         hit_rate = throughput(cached.embed_documents, texts, 64)
         stats = str(cached.stats)
         cached.cache.close()
-    model_rate = results.get(("short (~12 words)", 64)) or miss_rate
-    cache_table = Table(title=f"embedding cache (SQLite, float32) · batch 64 · {stats}")
+    table = Table(title=f"embedding cache (SQLite, float32) · onnx · batch 64 · {stats}")
     for column in ("path", "texts/s", "vs model at batch 64"):
-        cache_table.add_column(column, justify="right" if column != "path" else "left")
-    cache_table.add_row("model, no cache", f"{model_rate:,.1f}", "1.00x")
-    cache_table.add_row(
+        table.add_column(column, justify="right" if column != "path" else "left")
+    table.add_row("model, no cache", f"{model_rate:,.1f}", "1.00x")
+    table.add_row(
         "cache miss (model + store)", f"{miss_rate:,.1f}", f"{miss_rate / model_rate:.2f}x"
     )
-    cache_table.add_row("cache hit", f"{hit_rate:,.1f}", f"{hit_rate / model_rate:.1f}x")
-    console.print(cache_table)
+    table.add_row("cache hit", f"{hit_rate:,.1f}", f"{hit_rate / model_rate:.1f}x")
+    console.print(table)
+    return {"miss": miss_rate, "hit": hit_rate}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    parser.add_argument("--short-count", type=int, default=256, help="short sentences")
+    parser.add_argument("--long-count", type=int, default=64, help="SciFact (or long) passages")
+    parser.add_argument("--scifact", type=Path, help="SciFact corpus.jsonl (else synthetic)")
+    parser.add_argument("--threads", type=int, default=1, help="threads of both local backends")
+    parser.add_argument("--queries", type=int, default=60, help="single queries timed")
+    parser.add_argument("--es-url", default=os.environ.get("ESSEARCH_ES_URL"))
+    parser.add_argument("--ingest-docs", type=int, default=256)
+    parser.add_argument("--remote-batch", type=int, default=16, help="texts per remote call")
+    parser.add_argument("--delay", type=float, default=0.2, help="seconds the server adds")
+    parser.add_argument("--skip", default="", help="comma-separated: local,latency,ingest,cache")
+    parser.add_argument("--json-out", type=Path)
+    args = parser.parse_args()
+    skip = set(filter(None, args.skip.split(",")))
+    console = Console()
+    console.print(
+        f"CPU: {os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f} at start "
+        "(a shared machine: compare the ratios, not the absolute figures)"
+    )
+    results: dict[str, Any] = {"threads": args.threads}
+    embedders = local_embedders(args.threads) if not {"local", "latency", "cache"} <= skip else {}
+    if "local" not in skip:
+        results["texts_per_s"] = bench_throughput(args, embedders, console)
+    if "latency" not in skip:
+        results["query_latency_ms"] = bench_latency(args, embedders, console)
+    if "ingest" not in skip:
+        if args.es_url:
+            results["remote_concurrency"] = bench_concurrency(args, console)
+        else:
+            console.print("ingest concurrency: skipped (no --es-url / ESSEARCH_ES_URL)")
+    if "cache" not in skip:
+        model_rate = throughput(embedders["onnx"].embed_documents, make_texts(256, 12, 7), 64)
+        results["cache"] = bench_cache(embedders["onnx"], model_rate, args, console)
+    console.print(f"load average at the end: {os.getloadavg()[0]:.1f}")
+    if args.json_out:
+        args.json_out.write_text(json.dumps(results, indent=2), encoding="utf-8")
 
 
 if __name__ == "__main__":

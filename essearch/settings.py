@@ -122,9 +122,16 @@ class EmbedderSettings(BaseModel):
     batch_size: int = Field(64, ge=1)
     concurrency: int = Field(4, ge=1)
     device: str | None = None
+    threads: int | None = Field(
+        None, ge=1, description="Intra-op threads of a local model; unset: the cores available."
+    )
     normalize: bool = True
     query_prompt: str | None = None
     document_prompt: str | None = None
+    query_prompt_name: str | None = Field(
+        None, description="huggingface/TEI: a prompt name of the model (e.g. query)."
+    )
+    document_prompt_name: str | None = None
     inference_id: str | None = None
     timeout: float = Field(60.0, gt=0)
     max_retries: int = Field(5, ge=0)

@@ -16,7 +16,7 @@ from essearch.embedders import (
     preset_for,
     resolve_prompts,
 )
-from essearch.embedders.local import DEFAULT_LOCAL_MODEL, LocalEmbedder, packaged_model_path
+from essearch.embedders.local import DEFAULT_LOCAL_MODEL, LocalEmbedder, packaged_source
 from essearch.errors import ConfigurationError, EmbeddingError
 from essearch.settings import EmbedderSettings, Settings
 
@@ -26,7 +26,7 @@ def dot(a: list[float], b: list[float]) -> float:
 
 
 def test_default_is_packaged_minilm_384_unit_vectors(local_embedder: Embedder) -> None:
-    assert packaged_model_path() is not None
+    assert packaged_source() is not None  # the [local] extra's model, no torch needed
     info = local_embedder.info
     assert isinstance(info, EmbedderInfo)
     assert (info.provider, info.model, info.dims) == ("local", DEFAULT_LOCAL_MODEL, 384)

@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any, Literal, Self
 
+from essearch.embedders.concurrency import ordered_map
 from essearch.errors import EmbeddingError
 
 if TYPE_CHECKING:
@@ -67,11 +68,12 @@ class Embedder(ABC):
     """Turns text into vectors. Subclasses implement `_embed` (and optionally `_aembed`).
 
     The base class does the common work once for every backend: prompts, the empty-text check,
-    batching (`_batches`), bounded async concurrency, the dims check and normalisation.
+    batching (`_batches`), bounded concurrency (threads, async tasks), the dims check and
+    normalisation. Backends with `concurrency > 1` must let `_embed` run on several threads.
     """
 
     provider: str = "abstract"
-    #: Parallel batches in `aembed_documents` (a semaphore bounds them).
+    #: Batches in flight at once in `embed_documents` (threads) and `aembed_documents` (tasks).
     concurrency: int = 1
     #: True when the backend already returns unit vectors for `normalize=True`.
     normalizes_itself: bool = False
@@ -144,12 +146,16 @@ class Embedder(ABC):
 
     # -- the LangChain-compatible surface ----------------------------------------------------
     def embed_documents(self, texts: list[str]) -> list[list[float]]:
-        """Vectors for `texts` (document prompt applied), in order."""
+        """Vectors for `texts` (document prompt applied), in order; up to `concurrency` batches
+        are sent at once, and the first batch that fails (after its retries) raises."""
         prompted = self._prepare(texts, self.document_prompt)
-        vectors: list[list[float]] = []
-        for offset, batch in self._batches(prompted):
-            vectors.extend(self._check_vectors(self._embed(batch), len(batch), offset))
-        return vectors
+
+        def run(item: tuple[int, list[str]]) -> list[list[float]]:
+            offset, batch = item
+            return self._check_vectors(self._embed(batch), len(batch), offset)
+
+        results = ordered_map(run, self._batches(prompted), self.concurrency)
+        return [vector for batch in results for vector in batch]
 
     def embed_query(self, text: str) -> list[float]:
         """One vector for a search query (query prompt applied)."""

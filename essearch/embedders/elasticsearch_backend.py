@@ -9,12 +9,18 @@ or any OpenAI-compatible `/v1/embeddings`.
 from __future__ import annotations
 
 import copy
+import threading
 from typing import Any
 
 from pydantic import SecretStr
 
 from essearch.embedders.base import Embedder
-from essearch.embedders.retry import TransientError, acall_with_retries, call_with_retries
+from essearch.embedders.retry import (
+    RetryGate,
+    TransientError,
+    acall_with_retries,
+    call_with_retries,
+)
 from essearch.errors import (
     CapabilityError,
     ConfigurationError,
@@ -156,6 +162,8 @@ class ElasticsearchEmbedder(Embedder):
         )
         self.inference_id = inference_id
         self.concurrency = concurrency
+        self._gate = RetryGate()  # one Retry-After pauses all of this embedder's calls
+        self._client_lock = threading.Lock()
         self.max_retries = max_retries
         self._settings = settings
         self._client = client
@@ -188,12 +196,13 @@ class ElasticsearchEmbedder(Embedder):
 
     @property
     def client(self) -> Any:
-        if self._client is None:
-            from essearch.es import make_client
-            from essearch.settings import load_settings
+        with self._client_lock:  # one client, even when batches start together
+            if self._client is None:
+                from essearch.es import make_client
+                from essearch.settings import load_settings
 
-            self._client = make_client(self._settings or load_settings())
-        return self._client
+                self._client = make_client(self._settings or load_settings())
+            return self._client
 
     @property
     def async_client(self) -> Any:
@@ -224,7 +233,9 @@ class ElasticsearchEmbedder(Embedder):
                 raise self._translate(exc) from None
             return self._vectors(response.body)
 
-        return call_with_retries(once, max_retries=self.max_retries, what=self._what())
+        return call_with_retries(
+            once, max_retries=self.max_retries, what=self._what(), gate=self._gate
+        )
 
     async def _aembed(self, texts: list[str]) -> list[list[float]]:
         if not self._checked:
@@ -239,7 +250,9 @@ class ElasticsearchEmbedder(Embedder):
                 raise self._translate(exc) from None
             return self._vectors(response.body)
 
-        return await acall_with_retries(once, max_retries=self.max_retries, what=self._what())
+        return await acall_with_retries(
+            once, max_retries=self.max_retries, what=self._what(), gate=self._gate
+        )
 
     async def _aensure_available(self) -> None:
         from essearch.es import probe_async

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import contextvars
 import logging
+import threading
 from typing import Any
 
 from essearch.embedders.base import Embedder
 from essearch.embedders.prompts import resolve_prompts
 from essearch.embedders.retry import (
+    RetryGate,
     TransientError,
     acall_with_retries,
     call_with_retries,
@@ -71,6 +73,8 @@ class OllamaEmbedder(Embedder):
         self.keep_alive = keep_alive
         self.dimensions = dimensions
         self.concurrency = concurrency
+        self._gate = RetryGate()  # one Retry-After pauses all of this embedder's calls
+        self._client_lock = threading.Lock()
         self.timeout = timeout
         self.max_retries = max_retries
         self.retry_base_delay = retry_base_delay
@@ -98,15 +102,16 @@ class OllamaEmbedder(Embedder):
 
     @property
     def client(self) -> Any:
-        if self._client is None:
-            import ollama
+        with self._client_lock:  # one client, even when batches start together
+            if self._client is None:
+                import ollama
 
-            self._client = ollama.Client(
-                host=self.host,
-                timeout=self.timeout,
-                event_hooks={"response": [_remember_retry_after]},
-            )
-        return self._client
+                self._client = ollama.Client(
+                    host=self.host,
+                    timeout=self.timeout,
+                    event_hooks={"response": [_remember_retry_after]},
+                )
+            return self._client
 
     @property
     def async_client(self) -> Any:
@@ -140,7 +145,11 @@ class OllamaEmbedder(Embedder):
             return [list(v) for v in response.embeddings]
 
         return call_with_retries(
-            once, max_retries=self.max_retries, what=self._what(), base_delay=self.retry_base_delay
+            once,
+            max_retries=self.max_retries,
+            what=self._what(),
+            base_delay=self.retry_base_delay,
+            gate=self._gate,
         )
 
     async def _aembed(self, texts: list[str]) -> list[list[float]]:
@@ -152,7 +161,11 @@ class OllamaEmbedder(Embedder):
             return [list(v) for v in response.embeddings]
 
         return await acall_with_retries(
-            once, max_retries=self.max_retries, what=self._what(), base_delay=self.retry_base_delay
+            once,
+            max_retries=self.max_retries,
+            what=self._what(),
+            base_delay=self.retry_base_delay,
+            gate=self._gate,
         )
 
     def _translate(self, exc: Exception) -> Exception:

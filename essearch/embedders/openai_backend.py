@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import math
+import threading
 from collections.abc import Callable
 from typing import Any
 
@@ -17,6 +18,7 @@ from pydantic import SecretStr
 from essearch.embedders.base import Embedder
 from essearch.embedders.prompts import resolve_prompts
 from essearch.embedders.retry import (
+    RetryGate,
     TransientError,
     acall_with_retries,
     call_with_retries,
@@ -111,6 +113,8 @@ class OpenAIEmbedder(Embedder):
         self.organization = organization
         self.dimensions = dimensions
         self.concurrency = concurrency
+        self._gate = RetryGate()  # one Retry-After pauses all of this embedder's calls
+        self._client_lock = threading.Lock()
         self.timeout = timeout
         self.max_retries = max_retries
         self.max_input_tokens = max_input_tokens
@@ -162,11 +166,12 @@ class OpenAIEmbedder(Embedder):
 
     @property
     def client(self) -> Any:
-        if self._client is None:
-            from openai import OpenAI
+        with self._client_lock:  # one client, even when batches start together
+            if self._client is None:
+                from openai import OpenAI
 
-            self._client = OpenAI(**self._client_kwargs())
-        return self._client
+                self._client = OpenAI(**self._client_kwargs())
+            return self._client
 
     @property
     def async_client(self) -> Any:
@@ -224,7 +229,11 @@ class OpenAIEmbedder(Embedder):
             return self._vectors(response, len(texts))
 
         return call_with_retries(
-            once, max_retries=self.max_retries, what=self._what(), base_delay=self.retry_base_delay
+            once,
+            max_retries=self.max_retries,
+            what=self._what(),
+            base_delay=self.retry_base_delay,
+            gate=self._gate,
         )
 
     async def _aembed(self, texts: list[str]) -> list[list[float]]:
@@ -234,7 +243,11 @@ class OpenAIEmbedder(Embedder):
             return self._vectors(response, len(texts))
 
         return await acall_with_retries(
-            once, max_retries=self.max_retries, what=self._what(), base_delay=self.retry_base_delay
+            once,
+            max_retries=self.max_retries,
+            what=self._what(),
+            base_delay=self.retry_base_delay,
+            gate=self._gate,
         )
 
     def _what(self) -> str:

@@ -24,9 +24,13 @@ ENTRY_POINT_GROUP = "essearch.embedders"
 #: The built-in backends: provider name -> "module:Class", one line each.
 _BUILTIN: dict[str, str] = {
     "local": "essearch.embedders.local:LocalEmbedder",
+    "sentence-transformers": (
+        "essearch.embedders.sentence_transformers_backend:SentenceTransformerEmbedder"
+    ),
     "openai": "essearch.embedders.openai_backend:OpenAIEmbedder",
     "ollama": "essearch.embedders.ollama_backend:OllamaEmbedder",
     "elasticsearch": "essearch.embedders.elasticsearch_backend:ElasticsearchEmbedder",
+    "huggingface": "essearch.embedders.huggingface_backend:HuggingFaceEmbedder",
 }
 _REGISTRY: dict[str, type[Embedder]] = {}
 

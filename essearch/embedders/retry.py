@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
+import threading
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from datetime import UTC, datetime
@@ -29,6 +30,23 @@ class TransientError(Exception):
     def __init__(self, message: str, retry_after: float | None = None) -> None:
         super().__init__(message)
         self.retry_after = retry_after
+
+
+class RetryGate:
+    """Shared by the concurrent calls of one embedder: a server's `Retry-After` holds back every
+    call that starts before it has passed, not just the one that was told."""
+
+    def __init__(self) -> None:
+        self._until = 0.0
+        self._lock = threading.Lock()
+
+    def hold(self, seconds: float) -> None:
+        with self._lock:
+            self._until = max(self._until, time.monotonic() + seconds)
+
+    def remaining(self) -> float:
+        with self._lock:
+            return max(0.0, self._until - time.monotonic())
 
 
 def parse_retry_after(headers: Mapping[str, str] | None) -> float | None:
@@ -72,15 +90,20 @@ def call_with_retries(
     base_delay: float = 0.5,
     max_delay: float = 30.0,
     sleep: Callable[[float], Any] = time.sleep,
+    gate: RetryGate | None = None,
 ) -> T:
-    """Call `fn`, retrying `TransientError` up to `max_retries` times."""
+    """Call `fn`, retrying `TransientError` up to `max_retries` times (waiting out `gate`)."""
     for attempt in range(max_retries + 1):
+        if gate is not None and (wait := gate.remaining()) > 0:
+            sleep(wait)
         try:
             return fn()
         except TransientError as exc:
             if attempt >= max_retries:
                 raise EmbeddingError(f"{what}: gave up after {attempt + 1} tries: {exc}") from None
             delay = backoff_delay(attempt, base_delay, max_delay, exc.retry_after)
+            if gate is not None and exc.retry_after is not None:
+                gate.hold(delay)
             log.warning("%s: %s; retry %d/%d in %.2fs", what, exc, attempt + 1, max_retries, delay)
             sleep(delay)
     raise AssertionError("unreachable")
@@ -93,15 +116,20 @@ async def acall_with_retries(
     what: str,
     base_delay: float = 0.5,
     max_delay: float = 30.0,
+    gate: RetryGate | None = None,
 ) -> T:
     """Async twin of `call_with_retries`."""
     for attempt in range(max_retries + 1):
+        if gate is not None and (wait := gate.remaining()) > 0:
+            await asyncio.sleep(wait)
         try:
             return await fn()
         except TransientError as exc:
             if attempt >= max_retries:
                 raise EmbeddingError(f"{what}: gave up after {attempt + 1} tries: {exc}") from None
             delay = backoff_delay(attempt, base_delay, max_delay, exc.retry_after)
+            if gate is not None and exc.retry_after is not None:
+                gate.hold(delay)
             log.warning("%s: %s; retry %d/%d in %.2fs", what, exc, attempt + 1, max_retries, delay)
             await asyncio.sleep(delay)
     raise AssertionError("unreachable")

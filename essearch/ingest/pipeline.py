@@ -77,7 +77,7 @@ class IngestOptions:
     glob: str | None = None
     chunker: ChunkerConfig | None = None  # None: default for the embedder
     dead_letter: Path | str | None = "essearch-dead-letter.jsonl"
-    embed_batch: int | None = None  # chunks per embedding call; None: 4 x embedder batch size
+    embed_batch: int | None = None  # chunks per embedding call; None: max(4, concurrency) batches
     bulk_chunk_size: int = 500  # actions per bulk request
     bulk_max_bytes: int = 10 * 1024 * 1024  # bytes per bulk request
     bulk_threads: int = 2
@@ -455,7 +455,10 @@ class _Run:
         self.stop = threading.Event()
         self.fatal: str | None = None
         self._fatal_lock = threading.Lock()
-        self.embed_batch = options.embed_batch or max(16, 4 * embedder.batch_size)
+        # enough chunks per call for `concurrency` batches in flight (see Embedder.embed_documents)
+        self.embed_batch = options.embed_batch or max(
+            16, max(4, embedder.concurrency) * embedder.batch_size
+        )
         # An index that was empty when the run began holds no chunks to compare with or delete,
         # so no lookups; besides saving a search per batch, this keeps the shard search-idle,
         # and Elasticsearch then skips periodic refreshes during the load (fewer, larger segments).
@@ -724,8 +727,9 @@ class _Run:
 
     def _embed_texts(self, plans: list[Plan]) -> list[list[float]]:
         texts = [c.embed_text for p in plans for c in p.to_send]
-        # One backend batch at a time, so the progress display counts vectors as they come.
-        step = max(1, self.embedder.batch_size)
+        # One round of backend batches at a time (`concurrency` of them in flight), so the
+        # progress display counts vectors as they come without serialising remote calls.
+        step = max(1, self.embedder.batch_size) * max(1, self.embedder.concurrency)
         vectors = []
         for start in range(0, len(texts), step):
             vectors += self.embedder.embed_documents(texts[start : start + step])
