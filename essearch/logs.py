@@ -66,7 +66,12 @@ def settings_secrets(settings: Any) -> list[str]:
     """The secret strings in a Settings object, plus `user:password` as basic auth sends it."""
     out: list[str] = []
     es = settings.es
-    for value in (es.password, es.api_key, getattr(settings.embedder, "api_key", None)):
+    rerank = getattr(settings, "rerank", None)
+    serve = getattr(settings, "serve", None)
+    values = [es.password, es.api_key, getattr(settings.embedder, "api_key", None)]
+    values.append(getattr(rerank, "api_key", None))
+    values += [entry.key for entry in getattr(serve, "api_keys", None) or []]
+    for value in values:
         if value is not None:
             out.append(value.get_secret_value())
     if es.username and es.password is not None:
@@ -86,6 +91,9 @@ def configure_logging(
     handler.set_name(_HANDLER_NAME)
     handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
     handler.addFilter(RedactSecrets(secrets))
+    # The handler's own level too: libraries that set INFO on their logger (werkzeug, uvicorn)
+    # would otherwise print through it at the default WARNING.
+    handler.setLevel(level)
     root.addHandler(handler)
     root.setLevel(level)
     quiet = verbose == 0 and level >= logging.WARNING
