@@ -38,8 +38,8 @@ HYBRID_FUSIONS = ("auto", "rrf", "linear", "weighted", "client-rrf", "client-lin
 SWEEP_KNN_WEIGHTS = (0.3, 0.4, 0.5, 0.6, 0.7)
 SWEEP_RANK_CONSTANTS = (10, 20, 40, 60, 100)
 SWEEP_NUM_CANDIDATES = (100, 200, 500)
-WEIGHT_FUSIONS = ("linear", "weighted", "client-linear")
-RANK_FUSIONS = ("rrf", "client-rrf", "auto")
+WEIGHT_FUSIONS = ("linear", "weighted", "client-linear", "auto")
+RANK_FUSIONS = ("rrf", "client-rrf")
 
 
 @dataclass(frozen=True)
