@@ -130,12 +130,17 @@ def prepare_index(
     rebuild: bool = False,
     progress: Any = None,
     prefix: str = INDEX_PREFIX,
+    vector_index_type: str | None = None,
 ) -> tuple[PreparedIndex, Settings]:
     """Reuse the index built from this corpus and embedder, or (re)build it; returns the index
-    and the settings that point at it."""
+    and the settings that point at it. `vector_index_type` overrides the settings' (`flat`: the
+    exact-kNN twin; with a cached embedder its build re-embeds nothing)."""
     from essearch.index import IndexManager
     from essearch.ingest import FieldMap, IngestOptions, ingest
 
+    if vector_index_type is not None:
+        index = settings.index.model_copy(update={"vector_index_type": vector_index_type})
+        settings = settings.model_copy(update={"index": index})
     fingerprint = corpus_fingerprint(dataset.corpus_path)
     info = embedder.info
     name = eval_index_name(dataset.name, index_key(fingerprint, info.to_dict(), settings), prefix)
