@@ -30,7 +30,15 @@ LINE_INTERVAL_S = 10.0
 
 
 class EvalProgress(Protocol):
-    def phase(self, name: str, done: int, total: int | None = None, detail: str = "") -> None: ...
+    def phase(
+        self,
+        name: str,
+        done: int,
+        total: int | None = None,
+        detail: str = "",
+        *,
+        last: bool = False,
+    ) -> None: ...
     def ingest_view(self, name: str) -> ProgressView: ...
     def close(self) -> None: ...
 
@@ -38,7 +46,15 @@ class EvalProgress(Protocol):
 class SilentProgress:
     """`--quiet` and the Python API's default."""
 
-    def phase(self, name: str, done: int, total: int | None = None, detail: str = "") -> None:
+    def phase(
+        self,
+        name: str,
+        done: int,
+        total: int | None = None,
+        detail: str = "",
+        *,
+        last: bool = False,
+    ) -> None:
         pass
 
     def ingest_view(self, name: str) -> ProgressView:
@@ -59,16 +75,28 @@ class PhaseProgress:
         self._tasks: dict[str, TaskID] = {}
         self._started: dict[str, float] = {}
         self._last_line: dict[str, float] = {}
+        self._finished: set[str] = set()
 
-    def phase(self, name: str, done: int, total: int | None = None, detail: str = "") -> None:
+    def phase(
+        self,
+        name: str,
+        done: int,
+        total: int | None = None,
+        detail: str = "",
+        *,
+        last: bool = False,
+    ) -> None:
+        """`last`: the phase's final state (always printed)."""
         now = time.monotonic()
         self._started.setdefault(name, now)
         if self.live:
             self._bar(name, done, total, detail)
             return
-        finished = total is not None and done >= total
+        reached = total is not None and done >= total and name not in self._finished
+        if reached:
+            self._finished.add(name)
         first = name not in self._last_line
-        if first or finished or now - self._last_line[name] >= LINE_INTERVAL_S:
+        if first or reached or last or now - self._last_line[name] >= LINE_INTERVAL_S:
             self._last_line[name] = now
             count = f"{done:,}/{total:,}" if total is not None else f"{done:,}"
             extra = f" · {detail}" if detail else ""
@@ -112,17 +140,23 @@ class _IngestPhase:
         self.owner = owner
         self.name = name
         self.total: int | None = None
+        self.counters: Mapping[str, int] = {}
 
     def start(self, total_documents: int | None) -> None:
         self.total = total_documents
         self.owner.phase(self.name, 0, total_documents, "reading the corpus")
 
     def update(self, counters: Mapping[str, int]) -> None:
-        detail = (
-            f"chunks {counters.get('chunks', 0):,} · embedded {counters.get('embedded', 0):,} · "
-            f"indexed {counters.get('indexed', 0):,} · failed {counters.get('failed', 0):,}"
+        self.counters = dict(counters)
+        self.owner.phase(self.name, counters.get("documents", 0), self.total, self._detail())
+
+    def _detail(self) -> str:
+        c = self.counters
+        return (
+            f"chunks {c.get('chunks', 0):,} · embedded {c.get('embedded', 0):,} · "
+            f"indexed {c.get('indexed', 0):,} · failed {c.get('failed', 0):,}"
         )
-        self.owner.phase(self.name, counters.get("documents", 0), self.total, detail)
 
     def stop(self) -> None:
-        pass
+        done = self.counters.get("documents", 0)
+        self.owner.phase(self.name, done, self.total, self._detail(), last=True)

@@ -64,9 +64,9 @@ def print_report(report: EvalReport, console: Console | None = None) -> None:
     console = console or Console()
     data = report.to_dict()
     console.print(results_table(report))
-    console.print(latency_note(data), highlight=False)
+    console.print(latency_note(data), highlight=False, markup=False)
     for note in run_notes(data):
-        console.print(f"· {note}", highlight=False)
+        console.print(f"· {note}", highlight=False, markup=False)
     for row in report.results:
         if row.first_error:
             console.print(
@@ -119,7 +119,7 @@ def run_notes(data: dict[str, Any]) -> list[str]:
         policy = data.get("self_hits", "auto")
         verb = "kept" if policy == "keep" else "dropped from the rankings (as BEIR does)"
         notes.append(
-            f"{data['self_hit_queries']:,} judged queries are themselves corpus documents; "
+            f"judged queries that are themselves corpus documents: {data['self_hit_queries']:,}; "
             f"those self-hits are {verb}"
         )
     elif data.get("self_hits") == "drop":

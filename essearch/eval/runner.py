@@ -35,7 +35,7 @@ from essearch.eval.metrics import (
     run_from_rankings,
 )
 from essearch.eval.progress import EvalProgress, SilentProgress
-from essearch.retrieval.strategies import STRATEGIES, auto_strategy_name, unavailable_error
+from essearch.retrieval.strategies import SERVER_FEATURES, STRATEGIES, auto_strategy_name
 from essearch.settings import Settings
 
 MODES = ("bm25", "knn", "hybrid")
@@ -364,8 +364,13 @@ def runnable_specs(specs: Sequence[RunSpec], caps: Capabilities) -> tuple[list[R
     for spec in specs:
         if spec.mode == "hybrid" and spec.fusion not in (None, "auto"):
             strategy = STRATEGIES[spec.fusion]
-            if not strategy.available(caps):
-                notes.append(f"{spec.label} not run: {unavailable_error(spec.fusion, caps)}")
+            if strategy.server_feature is not None and not strategy.available(caps):
+                _prop, feature, since = SERVER_FEATURES[strategy.server_feature]
+                notes.append(
+                    f"{spec.label} not run: the server's {feature} needs an Enterprise/trial "
+                    f"licence and ES >= {since} (cluster {caps.version}, licence "
+                    f"{caps.license_type})"
+                )
                 continue
         kept.append(spec)
     kept.sort(key=lambda spec: spec.fusion == "auto")
@@ -461,7 +466,7 @@ def evaluate_dataset(
         )
         phases["index_s"] = round(time.monotonic() - t0, 1)
         progress.phase(
-            f"index ({settings.index.vector_index_type})",
+            f"index ({settings.index.vector_index_type}) ready",
             1,
             1,
             f"{prepared.name} {'reused' if prepared.reused else 'built'}",
@@ -517,7 +522,8 @@ def evaluate_dataset(
                 vector_index_type=EXACT_INDEX_TYPE,
             )
             phases["exact_index_s"] = round(time.monotonic() - t0, 1)
-            progress.phase(name, 1, 1, f"{exact.name} {'reused' if exact.reused else 'built'}")
+            how = "reused" if exact.reused else "built"
+            progress.phase(f"{name} ready", 1, 1, f"{exact.name} {how}")
             report.exact_index = exact.to_dict()
             twin = SearchClient(exact_settings, client=client, embedder=embedder)
             twin.state.cache = shared.state.cache  # the same query vectors
