@@ -542,6 +542,11 @@ def evaluate_dataset(
                 report.query_embedding = {k: round(v, 2) for k, v in summary.items()}
             first_query = next(iter(dataset.queries.values()))
             report.latency_includes_embedding = not query_cache_is_used(shared, first_query)
+        t0 = time.monotonic()
+        progress.phase("load ranx", 0, 1, "numba compiles or loads its metric code once")
+        evaluate_run({"q": {"d": 1}}, {"q": {"d": 1.0}}, metric_names(k, depth))
+        phases["load_ranx_s"] = round(time.monotonic() - t0, 1)
+        progress.phase("load ranx", 1, 1)
         done: dict[RunSpec, ModeResult] = {}
         for spec in specs:
             same = resolved_auto(spec, shared.capabilities) if spec.fusion == "auto" else None
