@@ -137,11 +137,6 @@ class EvalReport:
     #: query vectors found in the embedding cache, and embedded now
     query_vectors: dict[str, int] = field(default_factory=dict)
     latency_includes_embedding: bool = True
-
-    @property
-    def drop_self_hits(self) -> bool:
-        return self.self_hits != "keep"
-
     started_at: str = field(default_factory=lambda: datetime.now(UTC).isoformat(timespec="seconds"))
     elapsed_s: float = 0.0
 
