@@ -57,3 +57,12 @@ def test_progress_lines_when_not_on_a_terminal():
     assert lines[2].startswith("scifact: index (flat): 0/10")
     assert lines[3].startswith("scifact: index (flat): 10/10 · chunks 12")
     assert len(lines) == 4
+
+
+def test_an_empty_corpus_document_does_not_make_the_index_incomplete():
+    from essearch.eval.index import is_empty_document
+    from essearch.ingest.failures import Failure
+
+    assert is_empty_document(Failure("load", "field 'text' is empty", source="corpus.jsonl:471"))
+    assert not is_empty_document(Failure("load", "invalid JSON", source="corpus.jsonl:3"))
+    assert not is_empty_document(Failure("embed", "field 'text' is empty"))

@@ -124,6 +124,7 @@ def run_notes(data: dict[str, Any]) -> list[str]:
         )
     elif data.get("self_hits") == "drop":
         notes.append("every hit whose id is the query id is dropped")
+    notes.extend((data.get("index") or {}).get("notes", []))
     for row in data.get("results", []):
         if row.get("same_as"):
             notes.append(f"{row['label']} runs as {row['same_as']} here: same figures")
