@@ -16,7 +16,6 @@ from pydantic_settings.exceptions import SettingsError
 
 from essearch.errors import ConfigurationError
 
-EmbedderProvider = Literal["local", "openai", "ollama", "elasticsearch"]
 VectorIndexType = Literal[
     "hnsw", "int8_hnsw", "int4_hnsw", "bbq_hnsw", "flat", "int8_flat", "int4_flat", "bbq_flat"
 ]
@@ -90,7 +89,9 @@ class IndexSettings(BaseModel):
 class EmbedderSettings(BaseModel):
     """Which model turns text into vectors."""
 
-    provider: EmbedderProvider = "local"
+    provider: str = Field(
+        "local", description="A registered backend: built-in or an `essearch.embedders` plugin."
+    )
     model: str | None = Field(None, description="Model name or path; each provider has a default.")
     base_url: str | None = None
     api_key: SecretStr | None = None
@@ -109,6 +110,31 @@ class EmbedderSettings(BaseModel):
         None, description="SQLite file for the embedding cache; unset means no cache."
     )
 
+    @field_validator("provider")
+    @classmethod
+    def _check_provider(cls, value: str) -> str:
+        from essearch.embedders.registry import available_providers, is_provider
+
+        if not is_provider(value):
+            raise ValueError(
+                f"unknown embedder provider {value!r}; known: {', '.join(available_providers())} "
+                "(a package adds one under the `essearch.embedders` entry-point group)"
+            )
+        return value
+
+
+class RerankSettings(BaseModel):
+    """The optional rerank stage (`search --rerank`): which cross-encoder, how many candidates."""
+
+    provider: Literal["tei", "cohere", "cross-encoder", "elasticsearch"] = "tei"
+    base_url: str | None = Field(None, description="TEI or Cohere/Jina-compatible server URL.")
+    model: str | None = Field(None, description="Model name (cohere) or directory (cross-encoder).")
+    api_key: SecretStr | None = None
+    inference_id: str | None = Field(None, description="Elasticsearch rerank inference endpoint.")
+    top_n: int = Field(50, ge=1, le=1000, description="Candidates handed to the reranker.")
+    timeout: float = Field(10.0, gt=0)
+    max_retries: int = Field(2, ge=0)
+
 
 class Settings(BaseSettings):
     """All of essearch's settings."""
@@ -125,6 +151,7 @@ class Settings(BaseSettings):
     es: ElasticsearchSettings = Field(default_factory=ElasticsearchSettings)
     index: IndexSettings = Field(default_factory=IndexSettings)
     embedder: EmbedderSettings = Field(default_factory=EmbedderSettings)
+    rerank: RerankSettings = Field(default_factory=RerankSettings)
     log_level: str = "WARNING"
 
     def masked(self) -> dict[str, Any]:
@@ -142,13 +169,26 @@ def load_settings(**overrides: Any) -> Settings:
         raise ConfigurationError(f"invalid settings: {exc}") from None
 
 
+def _group_of_model(model_name: str) -> str | None:
+    """The settings group a model is (`EmbedderSettings` -> `embedder`), None for `Settings`."""
+    for name, field in Settings.model_fields.items():
+        if isinstance(field.annotation, type) and field.annotation.__name__ == model_name:
+            return name
+    return None
+
+
 def format_validation_error(exc: ValidationError) -> str:
+    """One line per bad field, naming the full variable (`ESSEARCH_EMBEDDER_BATCH_SIZE`), also when
+    only one group (say `EmbedderSettings`, with CLI overrides) was validated."""
+    group = _group_of_model(exc.title)
     lines = ["invalid settings:"]
     for err in exc.errors():
-        loc = ".".join(str(part) for part in err["loc"])
-        env = "ESSEARCH_" + "_".join(str(part) for part in err["loc"]).upper()
+        parts = [group, *err["loc"]] if group else list(err["loc"])
+        loc = ".".join(str(part) for part in parts)
+        env = "ESSEARCH_" + "_".join(str(part) for part in parts).upper()
         shown = err.get("input")
         if isinstance(shown, SecretStr) or any(s in loc for s in ("api_key", "password")):
             shown = "**********"
-        lines.append(f"  - {loc} ({env}={shown!r}): {err['msg']}")
+        message = err["msg"].removeprefix("Value error, ")
+        lines.append(f"  - {loc} ({env}={shown!r}): {message}")
     return "\n".join(lines)

@@ -21,7 +21,7 @@ from essearch.ingest.loaders import Document, load
 from essearch.ingest.pipeline import IngestOptions, ingest
 from essearch.settings import Settings
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.integration]  # each test starts its own node
 
 SMALL_CHUNKS = replace(default_config("local", None), size=24, overlap=0)
 

@@ -10,6 +10,7 @@ import importlib
 import logging
 import pkgutil
 import sys
+from typing import Any
 
 import click
 
@@ -20,7 +21,7 @@ from essearch.errors import EssearchError
 class EssearchGroup(click.Group):
     """Turns essearch's own errors into one clear line and exit code 1 (no traceback)."""
 
-    def invoke(self, ctx: click.Context):  # type: ignore[override]
+    def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
         except EssearchError as exc:

@@ -20,7 +20,25 @@ from rich.text import Text
 from essearch.cli._common import console, err_console, get_settings, print_json
 from essearch.errors import ConfigurationError
 
-PROVIDERS = ["local", "openai", "ollama", "elasticsearch"]
+
+class ProviderChoice(click.Choice):
+    """The embedder providers registered when the option is used (built-ins and installed
+    `essearch.embedders` plugins), so the CLI offers exactly what `create_embedder` accepts."""
+
+    def __init__(self) -> None:
+        super().__init__([])
+
+    @property  # type: ignore[override]
+    def choices(self) -> list[str]:
+        from essearch.embedders.registry import available_providers
+
+        return available_providers()
+
+    @choices.setter
+    def choices(self, _value: Any) -> None:
+        pass
+
+
 # Messages with paths and user text: no markup, no highlighting, no wrapping inside a path.
 PLAIN: dict[str, Any] = {"markup": False, "highlight": False, "soft_wrap": True}
 
@@ -28,7 +46,7 @@ PLAIN: dict[str, Any] = {"markup": False, "highlight": False, "soft_wrap": True}
 def embedder_options(func: Any) -> Any:
     """--provider/--model/... options that override the settings for this run."""
     options = [
-        click.option("--provider", type=click.Choice(PROVIDERS), help="Embedding backend."),
+        click.option("--provider", type=ProviderChoice(), help="Embedding backend."),
         click.option("--model", help="Model name or path (provider's default when unset)."),
         click.option("--base-url", help="Server URL (OpenAI-compatible or Ollama host)."),
         click.option("--dimensions", type=int, help="Output dimensions (text-embedding-3-*)."),

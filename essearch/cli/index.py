@@ -275,7 +275,7 @@ def mappings_show(
         else:
             body = manager.render_body(version)
     if body is None:
-        manager = IndexManager(None, settings, info)  # type: ignore[arg-type] - no requests made
+        manager = IndexManager(None, settings, info)  # type: ignore[arg-type]  # no requests made
         body = stamp_fingerprint(render(manager.load_definition(), settings, info, None, version))
     out = manager.template_body(body) if template else body
     sys.stdout.write(json.dumps(out, indent=2, ensure_ascii=False) + "\n")

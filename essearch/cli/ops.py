@@ -9,6 +9,7 @@ from typing import Any
 import click
 
 from essearch.cli._common import console, err_console, get_settings, print_json
+from essearch.cli.embed import ProviderChoice
 from essearch.settings import EmbedderSettings, IndexSettings, Settings
 
 
@@ -35,7 +36,7 @@ def migration_settings(base: Settings, index: dict[str, Any], embedder: dict[str
 
 
 @click.command()
-@click.option("--provider", type=click.Choice(["local", "openai", "ollama", "elasticsearch"]))
+@click.option("--provider", type=ProviderChoice())
 @click.option("--model", help="The new embedding model.")
 @click.option("--dimensions", type=int, help="Output dimensions of the new model.")
 @click.option("--base-url", help="The new embedder's server (openai/ollama).")

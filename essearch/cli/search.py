@@ -36,6 +36,9 @@ def _render(result: SearchResult, show_legs: bool) -> None:
     if show_legs:
         table.add_column("bm25", justify="right")
         table.add_column("knn", justify="right")
+    reranked = any(hit.rerank_score is not None for hit in result.hits)
+    if reranked:
+        table.add_column("rerank", justify="right")
     table.add_column("title")
     table.add_column("snippet", overflow="fold")
     for hit in result.hits:
@@ -44,6 +47,8 @@ def _render(result: SearchResult, show_legs: bool) -> None:
             for leg in ("bm25", "knn"):
                 score = hit.legs.get(leg)
                 row.append(f"#{score.rank} {score.score:.3f}" if score and score.rank else "-")
+        if reranked:
+            row.append(f"{hit.rerank_score:.4f}" if hit.rerank_score is not None else "-")
         snippet = escape(hit.snippet()).replace("<em>", "[bold]").replace("</em>", "[/bold]")
         row += [escape(hit.title or hit.doc_id or hit.id), snippet]
         table.add_row(*row)
@@ -91,6 +96,9 @@ def _render(result: SearchResult, show_legs: bool) -> None:
 @click.option("--lucene", is_flag=True, help="Parse the query as Lucene query_string syntax.")
 @click.option("--collapse", is_flag=True, help="One hit per parent document (doc_id).")
 @click.option("--index", help="Index or alias (default: settings index.name).")
+@click.option("--rerank", is_flag=True, help="Rerank the top candidates (ESSEARCH_RERANK_*).")
+@click.option("--rerank-top-n", type=int, help="Candidates handed to the reranker (default 50).")
+@click.option("--like", "like", metavar="DOC_ID", help="Documents like this stored one (no query).")
 @click.option("--explain", is_flag=True, help="Show request bodies and timings.")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 def search(
@@ -109,6 +117,9 @@ def search(
     lucene: bool,
     collapse: bool,
     index: str | None,
+    rerank: bool,
+    rerank_top_n: int | None,
+    like: str | None,
     explain: bool,
     as_json: bool,
 ) -> None:
@@ -122,6 +133,7 @@ def search(
         "lucene_syntax": lucene,
         "collapse": collapse,
         "explain": explain,
+        "rerank": rerank,
     }
     extra = {
         "knn_weight": knn_weight,
@@ -130,10 +142,16 @@ def search(
         "operator": operator,
         "minimum_should_match": msm,
         "fields": tuple(fields) or None,
+        "rerank_top_n": rerank_top_n,
     }
     options.update({key: value for key, value in extra.items() if value is not None})
     with SearchClient(settings, index=index) as client:
-        result = client.search(query, filter=list(filters) or None, **options)
+        if like is not None:
+            if query:
+                raise click.UsageError("give a QUERY or --like DOC_ID, not both")
+            result = client.similar_to(like, k=k, filter=list(filters) or None)
+        else:
+            result = client.search(query, filter=list(filters) or None, **options)
     if as_json:
         print_json(result.model_dump(mode="json"))
     else:

@@ -11,9 +11,12 @@ import math
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, Self
 
 from essearch.errors import EmbeddingError
+
+if TYPE_CHECKING:
+    from essearch.settings import EmbedderSettings, Settings
 
 Similarity = Literal["cosine", "dot_product", "l2_norm", "max_inner_product"]
 
@@ -35,7 +38,7 @@ class EmbedderInfo:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> EmbedderInfo:
-        fields = {k: data.get(k) for k in cls.__dataclass_fields__ if k in data}
+        fields: dict[str, Any] = {k: data[k] for k in cls.__dataclass_fields__ if k in data}
         return cls(**fields)
 
     def differences(self, other: EmbedderInfo) -> dict[str, tuple[Any, Any]]:
@@ -89,6 +92,30 @@ class Embedder(ABC):
         self.query_prompt = query_prompt
         self.document_prompt = document_prompt
         self.batch_size = batch_size
+
+    @classmethod
+    def from_settings(
+        cls,
+        settings: EmbedderSettings,
+        *,
+        client: Any = None,
+        full_settings: Settings | None = None,
+    ) -> Self:
+        """Build the backend from the `ESSEARCH_EMBEDDER_*` settings: how `create_embedder` builds
+        every backend, built-in or plugin.
+
+        `client` (an Elasticsearch client) and `full_settings` are for backends that call the
+        cluster; the others ignore them. This default passes the common fields; a backend with
+        options of its own or a default model overrides it.
+        """
+        return cls(
+            settings.model or "",
+            dims=settings.dimensions,
+            normalize=settings.normalize,
+            query_prompt=settings.query_prompt,
+            document_prompt=settings.document_prompt,
+            batch_size=settings.batch_size,
+        )
 
     # -- identity ----------------------------------------------------------------------------
     @property

@@ -105,7 +105,8 @@ class EmbeddingCache:
 
     def __len__(self) -> int:
         with self._lock:
-            return self._conn.execute("SELECT COUNT(*) FROM embeddings").fetchone()[0]
+            count: int = self._conn.execute("SELECT COUNT(*) FROM embeddings").fetchone()[0]
+            return count
 
     def clear(self) -> None:
         with self._lock:
@@ -134,7 +135,7 @@ class CachedEmbedder(Embedder):
             batch_size=embedder.batch_size,
         )
         self.inner = embedder
-        self.provider = embedder.provider  # type: ignore[misc]
+        self.provider = embedder.provider
         self.cache = path if isinstance(path, EmbeddingCache) else EmbeddingCache(path)
         self.stats = CacheStats()
         self._stats_lock = threading.Lock()

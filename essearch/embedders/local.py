@@ -44,7 +44,7 @@ def _quiet_transformers() -> None:
     try:
         from transformers.utils import logging as hf_logging
 
-        hf_logging.disable_progress_bar()
+        hf_logging.disable_progress_bar()  # type: ignore[no-untyped-call]
     except Exception:  # pragma: no cover - cosmetic only
         pass
 
@@ -144,7 +144,8 @@ class LocalEmbedder(Embedder):
                 convert_to_numpy=True,
                 show_progress_bar=False,
             )
-        return vectors.tolist()
+        rows: list[list[float]] = vectors.tolist()
+        return rows
 
     def close(self) -> None:
         self._model = None

@@ -48,9 +48,13 @@ class TokenCounter:
         except ImportError:
             return
         try:
-            self._encoding = tiktoken.encoding_for_model(model)
-        except KeyError:
-            self._encoding = tiktoken.get_encoding("cl100k_base")
+            try:
+                self._encoding = tiktoken.encoding_for_model(model)
+            except KeyError:
+                self._encoding = tiktoken.get_encoding("cl100k_base")
+        except Exception as exc:  # tiktoken downloads its tables once: offline, estimate instead
+            log.debug("tiktoken unavailable (%s); estimating tokens from UTF-8 bytes", exc)
+            return
         self.exact = True
 
     def count(self, text: str) -> int:
@@ -61,7 +65,8 @@ class TokenCounter:
     def truncate(self, text: str, max_tokens: int) -> str:
         if self._encoding is not None:
             tokens = self._encoding.encode(text, disallowed_special=())
-            return self._encoding.decode(tokens[:max_tokens])
+            text_out: str = self._encoding.decode(tokens[:max_tokens])
+            return text_out
         data = text.encode("utf-8")[: max_tokens * BYTES_PER_TOKEN_ESTIMATE]
         return data.decode("utf-8", errors="ignore")
 
@@ -267,13 +272,13 @@ class _OpenAIErrors:
     def __enter__(self) -> None:
         return None
 
-    def __exit__(self, exc_type: Any, exc: BaseException | None, tb: Any) -> bool:
+    def __exit__(self, exc_type: Any, exc: BaseException | None, tb: Any) -> None:
         if exc is None:
-            return False
+            return
         import openai
 
         if not isinstance(exc, openai.OpenAIError):
-            return False
+            return
         raise translate_openai_error(exc, self.embedder) from None
 
 

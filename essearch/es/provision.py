@@ -420,14 +420,15 @@ def docker_available(timeout: float = 3.0) -> bool:
 
 
 def _start_container() -> ProvisionedCluster:
-    from testcontainers.elasticsearch import ElasticSearchContainer  # type: ignore[import-untyped]
+    from testcontainers.elasticsearch import ElasticSearchContainer
 
     container = ElasticSearchContainer(DOCKER_IMAGE, mem_limit="2g")
     container.with_env("discovery.type", "single-node")
     container.with_env("xpack.security.enabled", "false")
     container.with_env("ES_JAVA_OPTS", "-Xms512m -Xmx512m")
     container.start()
-    return ProvisionedCluster(url=container.get_url(), source="docker", _cleanup=container.stop)
+    url = f"http://{container.get_container_host_ip()}:{container.get_exposed_port(container.port)}"
+    return ProvisionedCluster(url=url, source="docker", _cleanup=container.stop)
 
 
 def provision(

@@ -21,13 +21,15 @@ from essearch.index.schema import META_KEY
 
 def _mappings_of(mapping_body: Mapping[str, Any]) -> Mapping[str, Any]:
     """Accept a mappings object, a `{"mappings": ...}` body, or a one-index get_mapping answer."""
-    if "mappings" in mapping_body and isinstance(mapping_body["mappings"], Mapping):
-        return mapping_body["mappings"]
+    mappings = mapping_body.get("mappings")
+    if isinstance(mappings, Mapping):
+        return mappings
     if "_meta" in mapping_body or "properties" in mapping_body:
         return mapping_body
     values = list(mapping_body.values())
     if len(values) == 1 and isinstance(values[0], Mapping) and "mappings" in values[0]:
-        return values[0]["mappings"]
+        inner: Mapping[str, Any] = values[0]["mappings"]
+        return inner
     if len(values) > 1:
         raise ValueError(
             f"mapping response covers {len(values)} indices ({', '.join(mapping_body)}); "

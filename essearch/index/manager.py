@@ -630,7 +630,8 @@ class IndexManager:
             response = self.client.indices.get_mapping(index=target).body
         except NotFoundError:
             return None
-        physical = target if target in response else (self.indices_behind(target) or [None])[-1]
+        behind = self.indices_behind(target)
+        physical = target if target in response else (behind[-1] if behind else None)
         return model_from_mapping(response[physical]) if physical in response else None
 
     def check_model(
@@ -661,9 +662,9 @@ class IndexManager:
         recorded: dict[str, EmbedderInfo | None] = {}
         chunking: dict[str, Any] = {}
         if table:
-            rows = self.client.cat.indices(
+            rows: list[dict[str, Any]] = self.client.cat.indices(
                 index=list(table), format="json", bytes="b", h="index,health,docs.count,store.size"
-            ).body
+            ).body  # type: ignore[assignment]  # a JSON list with format="json"
             stats = {row["index"]: row for row in rows}
             mappings = self.client.indices.get_mapping(index=list(table)).body
             recorded = {i: model_from_mapping(m) for i, m in mappings.items()}
@@ -671,7 +672,7 @@ class IndexManager:
                 i: (meta_from_mapping(m) or {}).get("chunking") for i, m in mappings.items()
             }
         versions = []
-        for index, aliases in table.items():
+        for index, index_aliases in table.items():
             row = stats.get(index, {})
             info = recorded.get(index)
             mismatch: list[str] = []
@@ -686,7 +687,7 @@ class IndexManager:
             versions.append(
                 IndexInfo(
                     index=index,
-                    aliases=aliases,
+                    aliases=index_aliases,
                     docs=_int_or_none(row.get("docs.count")),
                     size_bytes=_int_or_none(row.get("store.size")),
                     health=row.get("health"),

@@ -27,7 +27,8 @@ def now_iso() -> str:
 def read_meta(client: Elasticsearch, index: str) -> dict[str, Any]:
     """The whole mapping `_meta` of one physical index ({} when absent)."""
     body = client.indices.get_mapping(index=index).body
-    mappings = next(iter(body.values()), {}).get("mappings", {})
+    first: dict[str, Any] = next(iter(body.values()), {})
+    mappings = first.get("mappings", {})
     return dict(mappings.get("_meta") or {})
 
 

@@ -135,7 +135,10 @@ class RechunkingCopier(Copier):
             source=[DOC_ID_FIELD, CONTENT_HASH_FIELD, INDEXED_AT_FIELD],
         ):
             src = hit.get("_source") or {}
-            found.setdefault(src.get(DOC_ID_FIELD), {})[hit["_id"]] = (
+            doc_id = src.get(DOC_ID_FIELD)
+            if doc_id is None:  # the query asks for these doc ids; a chunk without one is not ours
+                continue
+            found.setdefault(doc_id, {})[hit["_id"]] = (
                 src.get(CONTENT_HASH_FIELD),
                 src.get(INDEXED_AT_FIELD),
             )
@@ -166,7 +169,7 @@ class RechunkingCopier(Copier):
         plan = _DocumentPlan(rebuilt, chunks, sorted(set(existing) - new_ids))
         if self.reuse_vectors:
             old = {h["_id"]: (h.get("_source") or {}).get(VECTOR_FIELD) for h in group}
-            plan.vectors = {c.id: old[c.id] for c in chunks if old.get(c.id) is not None}
+            plan.vectors = {c.id: v for c in chunks if (v := old.get(c.id)) is not None}
         return plan
 
     def copy_groups(self, groups: list[list[dict[str, Any]]], *, newer_only: bool = False) -> None:

@@ -441,6 +441,11 @@ def run_reindex(
     dead = DeadLetter(options.dead_letter)
     counters = Counters()
     progress = progress or NoProgress()
+
+    def on_batch(stats: CopyStats) -> None:
+        progress.update(counters.snapshot())
+        _hook(options, stats)
+
     copier = make_copier(
         client,
         plan,
@@ -448,7 +453,7 @@ def run_reindex(
         dead=dead,
         counters=counters,
         batch_size=options.batch_size,
-        on_batch=lambda stats: (progress.update(counters.snapshot()), _hook(options, stats)),
+        on_batch=on_batch,
     )
     # the bar counts what the copier reads: documents when re-chunking, chunks otherwise
     progress.start(plan.estimated_documents if plan.needs_rechunk else plan.estimated_chunks)

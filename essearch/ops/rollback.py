@@ -145,7 +145,8 @@ def rollback(
     plan = plan or plan_rollback(client, settings, to=to, margin_s=margin_s)
     manager = IndexManager(client, settings)
     result = RollbackResult(plan)
-    if catch_up and plan.writes_since_swap:
+    cutoff = _cutoff(plan.swapped_at, margin_s)
+    if catch_up and plan.writes_since_swap and cutoff is not None:
         recorded = manager.recorded_model(plan.previous)
         if plan.needs_embedder:
             if embedder is None:
@@ -183,9 +184,7 @@ def rollback(
                     vector_spec=spec,
                     dead=dead,
                 )
-            copier.copy_index(
-                plan.current, since_query(_cutoff(plan.swapped_at, margin_s)), newer_only=True
-            )
+            copier.copy_index(plan.current, since_query(cutoff), newer_only=True)
         finally:
             dead.close()
         result.caught_up = copier.stats.to_dict()

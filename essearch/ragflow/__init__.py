@@ -36,7 +36,7 @@ def ragflow_connection_class() -> type:
             base: Any = __import__(module, fromlist=["DocStoreConnection"]).DocStoreConnection
         except (ImportError, AttributeError):
             continue
-        cls = type("EssearchDocStore", (ESDocStore, base), {})
+        cls: Any = type("EssearchDocStore", (ESDocStore, base), {})
         cls.__abstractmethods__ = frozenset()  # RAGFlow-version extras we don't implement
         return cls
     return ESDocStore

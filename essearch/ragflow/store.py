@@ -658,7 +658,7 @@ class ESDocStore:
                 "vector search when sql() raises"
             )
         return self.client.sql.query(
-            query=rewrite_sql(sql), fetch_size=fetch_size, format=format, request_timeout=2
+            query=rewrite_sql(sql), fetch_size=fetch_size, format=format, request_timeout="2s"
         )
 
     # -- RAGFlow < 0.21 camelCase names ----------------------------------------------------------

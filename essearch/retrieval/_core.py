@@ -15,16 +15,24 @@ from collections.abc import Generator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from elasticsearch import ApiError, NotFoundError
+from elasticsearch import ApiError, Elasticsearch, NotFoundError
 
 from essearch.embedders.base import EmbedderInfo
-from essearch.errors import ModelMismatchError, SearchError
-from essearch.es.capabilities import Capabilities
+from essearch.errors import CapabilityError, ModelMismatchError, SearchError
+from essearch.es.capabilities import Capabilities, probe
 from essearch.index import schema
 from essearch.index.guard import check_model, model_from_mapping
+from essearch.rerank.base import Candidate, Reranker
 from essearch.retrieval import queries as q
 from essearch.retrieval.params import SearchParams
-from essearch.retrieval.results import Explain, Hit, SearchResult, Timings, hit_from_es
+from essearch.retrieval.results import (
+    Explain,
+    Hit,
+    SearchResult,
+    Timings,
+    hit_from_es,
+    hits_from_response,
+)
 from essearch.retrieval.strategies import (
     Strategy,
     choose,
@@ -32,12 +40,15 @@ from essearch.retrieval.strategies import (
     is_server_refusal,
     unavailable_error,
 )
+from essearch.settings import Settings
 
 log = logging.getLogger("essearch.retrieval")
 
 #: How long a model-guard check of an alias is trusted (an alias swap can change the model).
 GUARD_TTL_S = 60.0
 DEFAULT_CACHE_SIZE = 1024
+#: Candidates handed to the reranker when neither the search nor the settings say.
+DEFAULT_RERANK_TOP_N = 50
 
 
 # -- operations the I/O layers perform ------------------------------------------------------
@@ -87,7 +98,15 @@ class MSearchOp:
         return lines
 
 
-Op = ProbeOp | EmbedderInfoOp | EmbedOp | MappingOp | SearchOp | MSearchOp
+@dataclass(frozen=True)
+class RerankOp:
+    """-> list[float]: the client's reranker scores for `candidates`, in their order."""
+
+    query: str
+    candidates: tuple[Candidate, ...]
+
+
+Op = ProbeOp | EmbedderInfoOp | EmbedOp | MappingOp | SearchOp | MSearchOp | RerankOp
 
 
 class LRUCache:
@@ -126,6 +145,7 @@ class CoreState:
 
     index: str
     rescore_oversample: float | None = None
+    rerank_top_n: int = DEFAULT_RERANK_TOP_N
     caps: Capabilities | None = None
     cache: LRUCache = field(default_factory=LRUCache)
     guarded: dict[str, float] = field(default_factory=dict)
@@ -187,7 +207,7 @@ class _ItemError(ApiError):
         super().__init__(message=str(body.get("error")), meta=None, body=body)  # type: ignore[arg-type]
 
     @property
-    def status_code(self) -> int:  # type: ignore[override]
+    def status_code(self) -> int:
         return self._status
 
 
@@ -218,6 +238,10 @@ def search_flow(state: CoreState, params: SearchParams) -> Generator[Op, Any, Se
     caps = state.caps
     if params.oversample is None and state.rescore_oversample is not None:
         params = params.model_copy(update={"oversample": state.rescore_oversample})
+    page = params
+    if params.rerank:  # retrieve the rerank window, cut the page after reranking
+        window = max(params.from_ + params.k, params.rerank_top_n or state.rerank_top_n)
+        params = params.model_copy(update={"k": window, "from_": 0})
     strategy: Strategy = choose(params, caps, server_refused=state.server_refused)
     if params.fusion == "auto" and params.mode == "hybrid" and strategy.server_feature is None:
         notes.append(f"auto: server fusion unavailable here, using {strategy.name}")
@@ -271,6 +295,12 @@ def search_flow(state: CoreState, params: SearchParams) -> Generator[Op, Any, Se
             ) from None
 
     hits, total, fusion_ms = strategy.combine(params, responses)
+    rerank_ms = 0.0
+    if page.rerank:
+        t0 = time.perf_counter()
+        hits = yield from _rerank(page, hits, notes)
+        rerank_ms = (time.perf_counter() - t0) * 1000
+        params = page
     highlight_body = strategy.page_highlight_body(params, hits)
     if highlight_body is not None:
         (highlighted,), more_took, more_roundtrip = yield from _send(state.index, [highlight_body])
@@ -293,10 +323,88 @@ def search_flow(state: CoreState, params: SearchParams) -> Generator[Op, Any, Se
                 es_took_ms=took,
                 es_roundtrip_ms=round(roundtrip, 3),
                 fusion_ms=round(fusion_ms, 3),
+                rerank_ms=round(rerank_ms, 3),
                 total_ms=round((time.perf_counter() - started) * 1000, 3),
             ),
         )
     return result
+
+
+def create_reranker_for(settings: Settings, client: Elasticsearch, index: str) -> Reranker:
+    """The configured reranker; `elasticsearch` only where the cluster has the inference API."""
+    from essearch.rerank import create_reranker
+
+    if settings.rerank.provider == "elasticsearch" and not probe(client).inference:
+        raise CapabilityError(
+            "rerank provider 'elasticsearch' needs the inference API (text_similarity_reranker), "
+            "which this cluster does not have; use a TEI or Cohere-compatible rerank server"
+        )
+    return create_reranker(settings.rerank, client=client, index=index)
+
+
+def _rerank(
+    params: SearchParams, hits: list[Hit], notes: list[str]
+) -> Generator[Op, Any, list[Hit]]:
+    """Reorder `hits` by the reranker's scores and cut the page; a failing reranker degrades to
+    the retrieval order with a warning, never a failed search."""
+    end = params.from_ + params.k
+    candidates = tuple(Candidate(hit.id, hit.text or hit.title or "") for hit in hits)
+    try:
+        scores: list[float] = yield RerankOp(params.query or "", candidates)
+    except Exception as exc:  # any reranker failure: the unreranked order is still an answer
+        log.warning("rerank failed (%s); results keep the retrieval order", exc)
+        notes.append(f"rerank failed ({exc}); retrieval order kept")
+        return hits[params.from_ : end]
+    order = sorted(range(len(hits)), key=lambda i: -scores[i])  # stable: ties keep fused order
+    reranked: list[Hit] = []
+    for rank, i in enumerate(order, 1):
+        hit = hits[i]
+        hit.rerank_score = scores[i]
+        hit.rank = rank
+        reranked.append(hit)
+    notes.append(f"reranked {len(hits)} candidates")
+    return reranked[params.from_ : end]
+
+
+# -- more like this ------------------------------------------------------------------------------
+def mean_unit_vector(vectors: Sequence[Sequence[float]]) -> list[float]:
+    """The normalised mean of a document's chunk vectors: one point for the whole document."""
+    dims = len(vectors[0])
+    mean = [sum(v[i] for v in vectors) / len(vectors) for i in range(dims)]
+    norm = sum(x * x for x in mean) ** 0.5
+    return [x / norm for x in mean] if norm else mean
+
+
+def similar_flow(
+    state: CoreState, doc_id: str, *, k: int = 10, filter: dict[str, Any] | None = None
+) -> Generator[Op, Any, SearchResult]:
+    """Documents like a stored one, by its chunk vectors (nothing is embedded)."""
+    try:
+        stored = yield SearchOp(state.index, q.document_vectors_body(doc_id))
+    except NotFoundError:
+        raise SearchError(f"index {state.index!r} not found") from None
+    except ApiError as exc:
+        raise SearchError(
+            f"reading {doc_id!r} from {state.index!r}: {api_error_message(exc)}"
+        ) from None
+    vectors: list[list[float]] = []
+    for hit in stored["hits"]["hits"]:
+        vector = (hit.get("_source") or {}).get(schema.VECTOR_FIELD)
+        if vector:
+            vectors.append([float(x) for x in vector])
+    if not vectors:
+        raise SearchError(
+            f"document {doc_id!r} not found in {state.index!r} (or it has no vectors)"
+        )
+    body = q.similar_body(mean_unit_vector(vectors), doc_id, k=k, filter_clause=filter)
+    try:
+        response = yield SearchOp(state.index, body)
+    except ApiError as exc:
+        raise SearchError(
+            f"similar to {doc_id!r} on {state.index!r}: {api_error_message(exc)}"
+        ) from None
+    hits = hits_from_response(response, leg="knn")
+    return SearchResult(query=None, mode="knn", strategy="similar", total=None, hits=hits)
 
 
 # -- deep listing (search_after + point in time) ---------------------------------------------

@@ -8,15 +8,17 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Generator
 from typing import Any
 
+from elastic_transport import HttpxAsyncHttpNode
 from elasticsearch import ApiError, AsyncElasticsearch, NotFoundError
 
 from essearch.embedders.base import Embedder
 from essearch.errors import SearchError
 from essearch.es.capabilities import Capabilities, probe_async
 from essearch.es.client import client_kwargs, make_async_client
+from essearch.rerank.base import Reranker
 from essearch.retrieval import _core
 from essearch.retrieval import queries as q
-from essearch.retrieval.filters import FilterLike
+from essearch.retrieval.filters import FilterLike, compile_filter
 from essearch.retrieval.params import SearchParams
 from essearch.retrieval.results import Hit, SearchResult
 from essearch.settings import Settings
@@ -29,7 +31,7 @@ def _async_client(settings: Settings) -> AsyncElasticsearch:
     except ValueError as exc:
         if "aiohttp" not in str(exc):
             raise
-        return AsyncElasticsearch(**client_kwargs(settings.es), node_class="httpxasync")
+        return AsyncElasticsearch(**client_kwargs(settings.es), node_class=HttpxAsyncHttpNode)
 
 
 class AsyncSearchClient:
@@ -45,6 +47,7 @@ class AsyncSearchClient:
         *,
         client: AsyncElasticsearch | None = None,
         embedder: Embedder | None = None,
+        reranker: Reranker | None = None,
         capabilities: Capabilities | None = None,
         index: str | None = None,
         cache_size: int = _core.DEFAULT_CACHE_SIZE,
@@ -58,9 +61,12 @@ class AsyncSearchClient:
         self.client = client if client is not None else _async_client(settings)
         self._owns_embedder = embedder is None
         self._embedder = embedder
+        self._owns_reranker = reranker is None
+        self._reranker = reranker
         self.state = _core.CoreState(
             index=index or settings.index.name,
             rescore_oversample=settings.index.rescore_oversample,
+            rerank_top_n=settings.rerank.top_n,
             caps=capabilities,
             cache=_core.LRUCache(cache_size),
         )
@@ -77,6 +83,19 @@ class AsyncSearchClient:
             await self.client.close()
         if self._owns_embedder and self._embedder is not None:
             await self._embedder.aclose()
+        if self._owns_reranker and self._reranker is not None:
+            self._reranker.close()
+
+    @property
+    def reranker(self) -> Reranker:
+        """The rerank stage's backend (`rerank` settings), created on the first reranked search."""
+        if self._reranker is None:
+            from essearch.es.client import make_client
+
+            self._reranker = _core.create_reranker_for(
+                self.settings, make_client(self.settings), self.state.index
+            )
+        return self._reranker
 
     @property
     def embedder(self) -> Embedder:
@@ -98,6 +117,14 @@ class AsyncSearchClient:
         """Search; options are `SearchParams` fields (mode, fusion, k, from_, knn_weight, ...)."""
         params = SearchParams.make(query, filter=filter, **options)
         return await self._drive(_core.search_flow(self.state, params))
+
+    async def similar_to(
+        self, doc_id: str, *, k: int = 10, filter: FilterLike = None
+    ) -> SearchResult:
+        """Documents like the stored document `doc_id` (kNN from its chunk vectors, itself
+        excluded, one hit per document); nothing is embedded."""
+        flow = _core.similar_flow(self.state, doc_id, k=k, filter=compile_filter(filter))
+        return await self._drive(flow)
 
     async def bm25(self, query: str, **options: Any) -> SearchResult:
         return await self.search(query, mode="bm25", **options)
@@ -169,6 +196,8 @@ class AsyncSearchClient:
             return (await self.client.indices.get_mapping(index=op.index)).body
         if isinstance(op, _core.ProbeOp):
             return await probe_async(self.client)
+        if isinstance(op, _core.RerankOp):
+            return await self.reranker.arerank(op.query, op.candidates)
         raise TypeError(f"unknown operation {op!r}")
 
     async def _drive(self, flow: Generator[_core.Op, Any, SearchResult]) -> SearchResult:
@@ -182,4 +211,5 @@ class AsyncSearchClient:
                 else:
                     op = flow.send(result)
         except StopIteration as stop:
-            return stop.value
+            outcome: SearchResult = stop.value
+            return outcome

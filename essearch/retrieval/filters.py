@@ -195,7 +195,9 @@ class F:
         return Range(field, lte=value)
 
     @staticmethod
-    def range(field: str, *, gt: Any = None, gte: Any = None, lt: Any = None, lte: Any = None):
+    def range(
+        field: str, *, gt: Any = None, gte: Any = None, lt: Any = None, lte: Any = None
+    ) -> Range:
         return Range(field, gt=gt, gte=gte, lt=lt, lte=lte)
 
     @staticmethod

@@ -47,6 +47,10 @@ class SearchParams(BaseModel):
     highlight: bool = True
     collapse: bool = False
     explain: bool = False
+    # rerank: the top `rerank_top_n` candidates (default: the `rerank.top_n` setting) are
+    # re-scored by the client's reranker, then the page is cut from them
+    rerank: bool = False
+    rerank_top_n: int | None = Field(None, ge=1, le=1000)
 
     @field_validator("operator", mode="before")
     @classmethod
@@ -72,7 +76,9 @@ class SearchParams(BaseModel):
         return self
 
     @classmethod
-    def make(cls, query: str | None = None, *, filter: FilterLike = None, **kwargs: Any):
+    def make(
+        cls, query: str | None = None, *, filter: FilterLike = None, **kwargs: Any
+    ) -> SearchParams:
         """Validate; every problem becomes one SearchError naming the parameter and value."""
         if "from" in kwargs:
             kwargs["from_"] = kwargs.pop("from")

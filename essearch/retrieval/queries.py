@@ -214,6 +214,35 @@ def knn_body(
     return body
 
 
+def document_vectors_body(doc_id: str, *, limit: int = 200) -> dict[str, Any]:
+    """The stored chunk vectors of one document (naming the field returns it on 9.2+ too)."""
+    return {
+        "query": {"term": {schema.DOC_ID_FIELD: doc_id}},
+        "size": limit,
+        "_source": [schema.VECTOR_FIELD],
+        "track_total_hits": False,
+    }
+
+
+def similar_body(
+    vector: Sequence[float],
+    doc_id: str,
+    *,
+    k: int = 10,
+    filter_clause: dict[str, Any] | None = None,
+    num_candidates: int | None = None,
+) -> dict[str, Any]:
+    """Documents like `doc_id`: kNN from its vector, the document itself excluded (pre-filter),
+    collapsed to one hit per document. kNN looks at 5x more chunks than documents wanted, since
+    several chunks of one neighbour collapse into one hit."""
+    exclude: dict[str, Any] = {"bool": {"must_not": [{"term": {schema.DOC_ID_FIELD: doc_id}}]}}
+    if filter_clause is not None:
+        exclude["bool"]["filter"] = [filter_clause]
+    chunks = min(k * 5, MAX_NUM_CANDIDATES)
+    knn = knn_clause(vector, k=chunks, num_candidates=num_candidates, filter_clause=exclude)
+    return knn_body(knn, size=k, collapse=True)
+
+
 def weighted_body(
     query: dict[str, Any],
     knn: dict[str, Any],

@@ -26,6 +26,8 @@ class Hit(BaseModel):
     text: str | None = None
     source: dict[str, Any] = Field(default_factory=dict)
     legs: dict[str, LegScore] = Field(default_factory=dict)
+    #: The reranker's score when a rerank stage reordered the hits (None otherwise).
+    rerank_score: float | None = None
     highlights: dict[str, list[str]] = Field(default_factory=dict)
 
     @property
@@ -54,6 +56,7 @@ class Timings(BaseModel):
     es_took_ms: float = 0.0
     es_roundtrip_ms: float = 0.0
     fusion_ms: float = 0.0
+    rerank_ms: float = 0.0
     total_ms: float = 0.0
 
 
@@ -97,7 +100,9 @@ def hit_from_es(raw: dict[str, Any], *, rank: int, leg: str | None = None) -> Hi
     return hit
 
 
-def hits_from_response(response: dict[str, Any], *, leg: str | None = None, offset: int = 0):
+def hits_from_response(
+    response: dict[str, Any], *, leg: str | None = None, offset: int = 0
+) -> list[Hit]:
     """Hits of one response, ranks continuing after `offset` (the request's `from`)."""
     raw_hits = response.get("hits", {}).get("hits", [])
     return [hit_from_es(raw, rank=offset + i, leg=leg) for i, raw in enumerate(raw_hits, 1)]
@@ -106,5 +111,5 @@ def hits_from_response(response: dict[str, Any], *, leg: str | None = None, offs
 def total_of(response: dict[str, Any]) -> int | None:
     total = response.get("hits", {}).get("total")
     if isinstance(total, dict):
-        return total.get("value")
-    return total
+        total = total.get("value")
+    return None if total is None else int(total)

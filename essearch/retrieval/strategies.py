@@ -69,7 +69,11 @@ def unavailable_error(strategy: str, caps: Capabilities, detail: str = "") -> Ca
     )
 
 
-def _knn(params: SearchParams, vector: Sequence[float], caps: Capabilities, k: int) -> dict:
+def _knn(
+    params: SearchParams, vector: Sequence[float] | None, caps: Capabilities, k: int
+) -> dict[str, Any]:
+    if vector is None:
+        raise ValueError(f"{params.mode} search needs a query vector")
     num_candidates = params.num_candidates
     if num_candidates is not None and num_candidates < k:
         num_candidates = k
@@ -81,6 +85,14 @@ def _knn(params: SearchParams, vector: Sequence[float], caps: Capabilities, k: i
         similarity=params.similarity,
         oversample=params.oversample if caps.rescore_vector else None,
     )
+
+
+def _text(params: SearchParams) -> dict[str, Any]:
+    """The BM25 clause of a hybrid request (hybrid params always carry query text)."""
+    clause = params.text_clause()
+    if clause is None:
+        raise ValueError(f"{params.mode} search needs query text")
+    return clause
 
 
 def _collapse_key(hit: Hit) -> str:
@@ -144,7 +156,9 @@ class Bm25(Strategy):
     needs_vector = False
     leg = "bm25"
 
-    def bodies(self, params, vector, caps):
+    def bodies(
+        self, params: SearchParams, vector: Sequence[float] | None, caps: Capabilities
+    ) -> list[dict[str, Any]]:
         return [
             q.bm25_body(
                 params.text_clause(),
@@ -162,7 +176,9 @@ class Knn(Strategy):
     mode = "knn"
     leg = "knn"
 
-    def bodies(self, params, vector, caps):
+    def bodies(
+        self, params: SearchParams, vector: Sequence[float] | None, caps: Capabilities
+    ) -> list[dict[str, Any]]:
         k = params.from_ + params.size
         return [
             q.knn_body(
@@ -177,10 +193,12 @@ class Knn(Strategy):
 class Weighted(Strategy):
     name = "weighted"
 
-    def bodies(self, params, vector, caps):
+    def bodies(
+        self, params: SearchParams, vector: Sequence[float] | None, caps: Capabilities
+    ) -> list[dict[str, Any]]:
         return [
             q.weighted_body(
-                params.text_clause(),
+                _text(params),
                 _knn(params, vector, caps, params.window),
                 knn_weight=params.knn_weight,
                 filter_clause=params.filter,
@@ -196,10 +214,12 @@ class ServerRRF(Strategy):
     name = "rrf"
     server_feature = "rrf"
 
-    def bodies(self, params, vector, caps):
+    def bodies(
+        self, params: SearchParams, vector: Sequence[float] | None, caps: Capabilities
+    ) -> list[dict[str, Any]]:
         return [
             q.rrf_retriever_body(
-                params.text_clause(),
+                _text(params),
                 _knn(params, vector, caps, params.window),
                 filter_clause=params.filter,
                 rank_constant=params.rank_constant,
@@ -216,10 +236,12 @@ class ServerLinear(Strategy):
     name = "linear"
     server_feature = "linear"
 
-    def bodies(self, params, vector, caps):
+    def bodies(
+        self, params: SearchParams, vector: Sequence[float] | None, caps: Capabilities
+    ) -> list[dict[str, Any]]:
         return [
             q.linear_retriever_body(
-                params.text_clause(),
+                _text(params),
                 _knn(params, vector, caps, params.window),
                 knn_weight=params.knn_weight,
                 filter_clause=params.filter,
@@ -234,7 +256,9 @@ class ServerLinear(Strategy):
 class ClientFusion(Strategy):
     """Two legs (BM25, kNN), `window` hits each, sent together in one `_msearch`."""
 
-    def bodies(self, params, vector, caps):
+    def bodies(
+        self, params: SearchParams, vector: Sequence[float] | None, caps: Capabilities
+    ) -> list[dict[str, Any]]:
         window = params.window
         bm25 = q.bm25_body(
             params.text_clause(),
@@ -250,7 +274,9 @@ class ClientFusion(Strategy):
             leg["track_total_hits"] = False
         return [bm25, knn]
 
-    def fuse(self, params: SearchParams, rankings: dict[str, list[tuple[str, float]]]):
+    def fuse(
+        self, params: SearchParams, rankings: dict[str, list[tuple[str, float]]]
+    ) -> list[tuple[str, float]]:
         raise NotImplementedError
 
     @staticmethod
@@ -272,7 +298,9 @@ class ClientFusion(Strategy):
             "highlight": highlight,
         }
 
-    def combine(self, params, responses):
+    def combine(
+        self, params: SearchParams, responses: list[dict[str, Any]]
+    ) -> tuple[list[Hit], int | None, float]:
         started = time.perf_counter()
         # Rank on raw dicts; build typed hits only for the returned page (cheap for big windows).
         first: dict[str, dict[str, Any]] = {}
@@ -310,7 +338,9 @@ class ClientFusion(Strategy):
 class ClientRRF(ClientFusion):
     name = "client-rrf"
 
-    def fuse(self, params, rankings):
+    def fuse(
+        self, params: SearchParams, rankings: dict[str, list[tuple[str, float]]]
+    ) -> list[tuple[str, float]]:
         weights = None
         if params.rrf_weights is not None:
             weights = {"bm25": params.rrf_weights[0], "knn": params.rrf_weights[1]}
@@ -320,7 +350,9 @@ class ClientRRF(ClientFusion):
 class ClientLinear(ClientFusion):
     name = "client-linear"
 
-    def fuse(self, params, rankings):
+    def fuse(
+        self, params: SearchParams, rankings: dict[str, list[tuple[str, float]]]
+    ) -> list[tuple[str, float]]:
         return fusion.linear(rankings, weights=fusion.knn_weights(params.knn_weight))
 
 

@@ -11,9 +11,10 @@ from essearch.embedders.base import Embedder
 from essearch.errors import SearchError
 from essearch.es.capabilities import Capabilities, probe
 from essearch.es.client import make_client
+from essearch.rerank.base import Reranker
 from essearch.retrieval import _core
 from essearch.retrieval import queries as q
-from essearch.retrieval.filters import FilterLike
+from essearch.retrieval.filters import FilterLike, compile_filter
 from essearch.retrieval.params import SearchParams
 from essearch.retrieval.results import Hit, SearchResult
 from essearch.settings import Settings
@@ -32,6 +33,7 @@ class SearchClient:
         *,
         client: Elasticsearch | None = None,
         embedder: Embedder | None = None,
+        reranker: Reranker | None = None,
         capabilities: Capabilities | None = None,
         index: str | None = None,
         cache_size: int = _core.DEFAULT_CACHE_SIZE,
@@ -45,9 +47,12 @@ class SearchClient:
         self.client = client if client is not None else make_client(settings)
         self._owns_embedder = embedder is None
         self._embedder = embedder
+        self._owns_reranker = reranker is None
+        self._reranker = reranker
         self.state = _core.CoreState(
             index=index or settings.index.name,
             rescore_oversample=settings.index.rescore_oversample,
+            rerank_top_n=settings.rerank.top_n,
             caps=capabilities,
             cache=_core.LRUCache(cache_size),
         )
@@ -64,6 +69,15 @@ class SearchClient:
             self.client.close()
         if self._owns_embedder and self._embedder is not None:
             self._embedder.close()
+        if self._owns_reranker and self._reranker is not None:
+            self._reranker.close()
+
+    @property
+    def reranker(self) -> Reranker:
+        """The rerank stage's backend (`rerank` settings), created on the first reranked search."""
+        if self._reranker is None:
+            self._reranker = _core.create_reranker_for(self.settings, self.client, self.state.index)
+        return self._reranker
 
     @property
     def embedder(self) -> Embedder:
@@ -86,6 +100,12 @@ class SearchClient:
         """Search; options are `SearchParams` fields (mode, fusion, k, from_, knn_weight, ...)."""
         params = SearchParams.make(query, filter=filter, **options)
         return self._drive(_core.search_flow(self.state, params))
+
+    def similar_to(self, doc_id: str, *, k: int = 10, filter: FilterLike = None) -> SearchResult:
+        """Documents like the stored document `doc_id` (kNN from its chunk vectors, itself
+        excluded, one hit per document); nothing is embedded."""
+        flow = _core.similar_flow(self.state, doc_id, k=k, filter=compile_filter(filter))
+        return self._drive(flow)
 
     def bm25(self, query: str, **options: Any) -> SearchResult:
         return self.search(query, mode="bm25", **options)
@@ -155,6 +175,8 @@ class SearchClient:
             return self.client.indices.get_mapping(index=op.index).body
         if isinstance(op, _core.ProbeOp):
             return probe(self.client)
+        if isinstance(op, _core.RerankOp):
+            return self.reranker.rerank(op.query, op.candidates)
         raise TypeError(f"unknown operation {op!r}")
 
     def _drive(self, flow: Generator[_core.Op, Any, SearchResult]) -> SearchResult:
@@ -168,4 +190,5 @@ class SearchClient:
                 else:
                     op = flow.send(result)
         except StopIteration as stop:
-            return stop.value
+            outcome: SearchResult = stop.value
+            return outcome
