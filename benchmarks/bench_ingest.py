@@ -33,8 +33,9 @@ from elasticsearch import Elasticsearch
 from elasticsearch.helpers import parallel_bulk
 
 from essearch.embedders.base import Embedder
+from essearch.index.chunking import default_config
 from essearch.index.schema import META_KEY, physical_index_for, write_alias_for
-from essearch.ingest.chunker import Chunker, default_config
+from essearch.ingest.chunker import Chunker
 from essearch.ingest.loaders import Document, load
 from essearch.ingest.pipeline import IngestOptions, chunk_source, ingest
 from essearch.settings import Settings

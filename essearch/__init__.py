@@ -20,19 +20,23 @@ from essearch.errors import (
     ProvisioningError,
     SearchError,
 )
-from essearch.settings import Settings, load_settings
 
 __version__ = "0.1.0"
 
 _LAZY = {
+    "Settings": "essearch.settings",
+    "load_settings": "essearch.settings",
     "create_embedder": "essearch.embedders",
     "Embedder": "essearch.embedders",
     "EmbedderInfo": "essearch.embedders",
     "IndexManager": "essearch.index",
     "ingest": "essearch.ingest",
     "IngestOptions": "essearch.ingest",
+    "IngestReport": "essearch.ingest",
     "SearchClient": "essearch.retrieval",
     "AsyncSearchClient": "essearch.retrieval",
+    "SearchResult": "essearch.retrieval",
+    "Hit": "essearch.retrieval",
     "F": "essearch.retrieval",
     "make_client": "essearch.es",
     "make_async_client": "essearch.es",
@@ -43,8 +47,9 @@ if TYPE_CHECKING:
     from essearch.embedders import Embedder, EmbedderInfo, create_embedder
     from essearch.es import make_async_client, make_client, probe
     from essearch.index import IndexManager
-    from essearch.ingest import IngestOptions, ingest
-    from essearch.retrieval import AsyncSearchClient, F, SearchClient
+    from essearch.ingest import IngestOptions, IngestReport, ingest
+    from essearch.retrieval import AsyncSearchClient, F, Hit, SearchClient, SearchResult
+    from essearch.settings import Settings, load_settings
 
 
 def __getattr__(name: str) -> Any:
@@ -64,14 +69,17 @@ __all__ = [
     "EmbeddingError",
     "EssearchError",
     "F",
+    "Hit",
     "IndexManager",
     "IngestError",
     "IngestOptions",
+    "IngestReport",
     "LicenseError",
     "ModelMismatchError",
     "ProvisioningError",
     "SearchClient",
     "SearchError",
+    "SearchResult",
     "Settings",
     "__version__",
     "create_embedder",

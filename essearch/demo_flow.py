@@ -6,12 +6,16 @@ Kept apart from the CLI module so it is importable (and testable) as plain Pytho
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
 from essearch.settings import Settings
+
+if TYPE_CHECKING:
+    from essearch.embedders.base import Embedder
 
 SAMPLE_CORPUS = Path(__file__).parent / "data" / "sample_corpus.jsonl"
 DEMO_INDEX = "essearch-demo"
@@ -22,8 +26,12 @@ DEFAULT_QUERIES = [
 ]
 
 
-def run_demo(settings: Settings, queries: list[str], *, console: Console) -> None:
-    """Ingest the sample corpus (idempotent: a re-run adds nothing) and run hybrid searches."""
+def run_demo(
+    settings: Settings, queries: list[str], *, console: Console, embedder: Embedder | None = None
+) -> None:
+    """Ingest the sample corpus (idempotent: a re-run adds nothing) and run hybrid searches.
+
+    `embedder` (default: the configured one) is closed at the end."""
     from essearch.embedders import create_embedder
     from essearch.es import make_client
     from essearch.ingest import IngestOptions, ingest
@@ -33,8 +41,8 @@ def run_demo(settings: Settings, queries: list[str], *, console: Console) -> Non
     if settings.index.name == "essearch":  # the library default: keep the demo apart
         settings.index.name = DEMO_INDEX
     client = make_client(settings)
-    console.rule(f"2. Ingest {SAMPLE_CORPUS.name} into '{settings.index.name}'")
-    embedder = create_embedder(settings)
+    console.rule(f"2. Ingest {escape(SAMPLE_CORPUS.name)} into '{escape(settings.index.name)}'")
+    embedder = embedder or create_embedder(settings, client=client)
     try:
         report = ingest(
             SAMPLE_CORPUS,
@@ -42,7 +50,7 @@ def run_demo(settings: Settings, queries: list[str], *, console: Console) -> Non
             client=client,
             embedder=embedder,
             options=IngestOptions(dead_letter=None),
-            progress=RichProgress(console),
+            progress=RichProgress(console, unit="chunks"),
         )
         console.print(
             f"documents {report.documents}, chunks {report.chunks}, embedded {report.embedded}, "
@@ -53,7 +61,11 @@ def run_demo(settings: Settings, queries: list[str], *, console: Console) -> Non
         with SearchClient(settings, client=client, embedder=embedder) as search:
             for query in queries or DEFAULT_QUERIES:
                 result = search.search(query, mode="hybrid", k=5)
-                table = Table(title=f"{query}  [dim]({result.strategy})[/dim]")
+                table = Table(
+                    title=f"{escape(query)}  [dim]({escape(result.strategy)}, "
+                    f"{len(result.hits)} of {result.candidates or result.total or 0} "
+                    "candidates)[/dim]"
+                )
                 table.add_column("#", justify="right")
                 table.add_column("score", justify="right")
                 table.add_column("title")
@@ -61,7 +73,10 @@ def run_demo(settings: Settings, queries: list[str], *, console: Console) -> Non
                 for hit in result.hits:
                     score = f"{hit.score:.4f}" if hit.score is not None else "-"
                     table.add_row(
-                        str(hit.rank), score, hit.title or hit.id, render_snippet(hit.snippet(120))
+                        str(hit.rank),
+                        score,
+                        escape(hit.title or hit.id),
+                        render_snippet(hit.snippet(120)),
                     )
                 console.print(table)
     finally:

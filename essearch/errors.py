@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 
 class EssearchError(Exception):
     """Base class for every error essearch raises on purpose."""
@@ -41,3 +44,33 @@ class IngestError(EssearchError):
 
 class SearchError(EssearchError):
     """A search request was invalid or failed."""
+
+
+def es_error_reason(error: Any) -> str:
+    """What Elasticsearch said, as one line: `type: reason (caused by type: reason)`.
+
+    The one formatter for every error essearch reports from Elasticsearch: an `ApiError` (its
+    body), an error object (`{"type", "reason", "caused_by", "root_cause"}`, as in bulk items and
+    `_msearch` responses), or anything else (its text). Root causes come first: for a failed search
+    they name the real problem, where the top level only says "all shards failed".
+    """
+    body = getattr(error, "body", error) if isinstance(error, BaseException) else error
+    if isinstance(body, Mapping) and "error" in body:
+        body = body["error"]
+    if not isinstance(body, Mapping):
+        if isinstance(body, str) and body:
+            return body
+        return str(getattr(error, "message", None) or error)
+    roots = [c for c in body.get("root_cause") or [] if isinstance(c, Mapping)]
+    text = "; ".join(dict.fromkeys(_type_and_reason(c) for c in roots or [body]))
+    cause = body.get("caused_by")
+    if isinstance(cause, Mapping) and cause.get("reason") and str(cause["reason"]) not in text:
+        text += f" (caused by {_type_and_reason(cause)})"
+    return text
+
+
+def _type_and_reason(error: Mapping[str, Any]) -> str:
+    kind, reason = error.get("type"), error.get("reason")
+    if kind and reason:
+        return f"{kind}: {reason}"
+    return str(reason or kind or dict(error))

@@ -7,6 +7,8 @@ Secrets are `SecretStr`: they print as `**********` in reprs, logs, errors and `
 
 from __future__ import annotations
 
+import difflib
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -136,6 +138,9 @@ class RerankSettings(BaseModel):
     max_retries: int = Field(2, ge=0)
 
 
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+
+
 class Settings(BaseSettings):
     """All of essearch's settings."""
 
@@ -153,6 +158,14 @@ class Settings(BaseSettings):
     embedder: EmbedderSettings = Field(default_factory=EmbedderSettings)
     rerank: RerankSettings = Field(default_factory=RerankSettings)
     log_level: str = "WARNING"
+
+    @field_validator("log_level")
+    @classmethod
+    def _check_log_level(cls, value: str) -> str:
+        level = value.strip().upper()
+        if level not in LOG_LEVELS:
+            raise ValueError(f"{value!r} is not a log level (one of {', '.join(LOG_LEVELS)})")
+        return level
 
     def masked(self) -> dict[str, Any]:
         """The effective settings as plain data, secrets shown as `**********`."""
@@ -192,3 +205,34 @@ def format_validation_error(exc: ValidationError) -> str:
         message = err["msg"].removeprefix("Value error, ")
         lines.append(f"  - {loc} ({env}={shown!r}): {message}")
     return "\n".join(lines)
+
+
+# Variables with the prefix that are read elsewhere on purpose (not settings).
+NON_SETTING_VARIABLES = frozenset({"ESSEARCH_DATA"})
+
+
+def known_variables() -> list[str]:
+    """Every ESSEARCH_* variable that maps to a setting."""
+    names = []
+    for group, field in Settings.model_fields.items():
+        model = field.annotation
+        if isinstance(model, type) and issubclass(model, BaseModel):
+            names += [f"ESSEARCH_{group}_{name}".upper() for name in model.model_fields]
+        else:
+            names.append(f"ESSEARCH_{group}".upper())
+    return names
+
+
+def unknown_variables(environ: Mapping[str, str]) -> list[str]:
+    """One warning per ESSEARCH_* variable no setting reads (a typo is otherwise silently
+    ignored), with the closest real name."""
+    known = known_variables()
+    warnings = []
+    for name in sorted(environ):
+        upper = name.upper()
+        if not upper.startswith("ESSEARCH_") or upper in known or upper in NON_SETTING_VARIABLES:
+            continue
+        close = difflib.get_close_matches(upper, known, n=1, cutoff=0.75)
+        hint = f"; did you mean {close[0]}?" if close else ""
+        warnings.append(f"{name} is not an essearch setting and is ignored{hint}")
+    return warnings

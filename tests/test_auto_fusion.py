@@ -139,7 +139,7 @@ def _ranked(result):
 
 def test_auto_on_the_node_ranks_like_client_linear(small_index, local_embedder, es_client):
     with SearchClient(small_index, client=es_client, embedder=local_embedder) as search:
-        if search.capabilities.rrf_retriever:
+        if search.capabilities().rrf_retriever:
             pytest.skip("this node is licensed for server fusion")
         for weight in (0.6, 0.2):
             auto = search.hybrid(QUERY, k=6, knn_weight=weight, explain=True)
@@ -154,7 +154,7 @@ def test_auto_falls_back_to_client_linear_when_the_node_refuses_server_linear(
 ):
     claims_linear = caps("9.5.0", "enterprise")  # a probe that wrongly claims server linear
     with SearchClient(small_index, client=es_client, embedder=local_embedder) as honest:
-        if honest.capabilities.linear_retriever:
+        if honest.capabilities().linear_retriever:
             pytest.skip("this node really runs the linear retriever")
         expected = _ranked(honest.hybrid(QUERY, k=6, fusion="client-linear"))
     with SearchClient(

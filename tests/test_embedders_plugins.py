@@ -18,7 +18,12 @@ import pytest
 from click.testing import CliRunner
 
 from essearch.cli import main
-from essearch.embedders import available_providers, create_embedder, embedder_class
+from essearch.embedders import (
+    available_providers,
+    create_embedder,
+    embedder_class,
+    register_embedder,
+)
 from essearch.embedders.registry import _REGISTRY, ENTRY_POINT_GROUP
 from essearch.errors import ConfigurationError
 from essearch.settings import EmbedderSettings, load_settings
@@ -164,3 +169,28 @@ def test_cli_in_a_fresh_process_finds_the_plugin(plugin_path: Path) -> None:
     )
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout)["embedder"]["provider"] == "hashing"
+
+
+def test_ingest_closes_the_embedder_it_creates(plugin_path: Path, settings_for, index_name) -> None:
+    """`ingest()` without an embedder builds the configured one (here the plugin) and closes it."""
+    from essearch.ingest import IngestOptions, ingest
+
+    hashing = embedder_class("hashing")
+    closed: list[str] = []
+
+    class Closing(hashing):  # type: ignore[misc,valid-type]
+        def close(self) -> None:
+            closed.append(self.model)
+
+    register_embedder("hashing-closing", Closing)
+    try:
+        settings = settings_for(index_name, embedder={"provider": "hashing-closing"})
+        report = ingest(
+            [{"id": "a", "text": "plugins reach the index"}],
+            settings=settings,
+            options=IngestOptions(dead_letter=None),
+        )
+        assert report.indexed == 1 and report.failed == 0
+        assert closed == ["trigram-hash"]
+    finally:
+        _REGISTRY.pop("hashing-closing", None)

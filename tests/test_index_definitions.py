@@ -24,7 +24,7 @@ from essearch.index import (
 )
 from essearch.index import schema as S
 from essearch.index.definitions import builtin_mappings_dirs, deep_merge, validate_vector_field
-from essearch.index.manager import flatten_settings, referenced_analyzers
+from essearch.index.diff import flatten_settings, referenced_analyzers
 from essearch.settings import Settings
 
 MINILM = EmbedderInfo(

@@ -12,7 +12,8 @@ from test_ingest_support import count, create_index
 
 from essearch.embedders.base import EmbedderInfo
 from essearch.errors import ModelMismatchError
-from essearch.ingest.chunker import Chunker, default_config
+from essearch.index.chunking import default_config
+from essearch.ingest.chunker import Chunker
 from essearch.ingest.loaders import Document, load
 from essearch.ingest.pipeline import IngestOptions, ingest
 

@@ -16,7 +16,8 @@ from elasticsearch import Elasticsearch
 from test_ingest_support import count, create_index
 
 from essearch.es.provision import LocalNode
-from essearch.ingest.chunker import Chunker, default_config
+from essearch.index.chunking import default_config
+from essearch.ingest.chunker import Chunker
 from essearch.ingest.loaders import Document, load
 from essearch.ingest.pipeline import IngestOptions, ingest
 from essearch.settings import Settings

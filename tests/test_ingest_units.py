@@ -11,7 +11,8 @@ from tokenizers import Tokenizer
 
 from essearch.errors import CapabilityError, ConfigurationError
 from essearch.es.capabilities import Capabilities
-from essearch.ingest.chunker import Chunker, ChunkerConfig, default_config
+from essearch.index.chunking import ChunkerConfig, default_config
+from essearch.ingest.chunker import Chunker
 from essearch.ingest.failures import DeadLetter, Failure, describe_bulk_error
 from essearch.ingest.ids import chunk_id, content_hash, doc_id_from_content, doc_id_of_chunk_id
 from essearch.ingest.loaders import Document, FieldMap, count_hint, get_path, load

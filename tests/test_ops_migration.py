@@ -22,8 +22,8 @@ from essearch.embedders.openai_backend import OpenAIEmbedder
 from essearch.errors import ConfigurationError, EmbeddingError
 from essearch.es.capabilities import probe
 from essearch.index import IndexManager
+from essearch.index.chunking import default_config
 from essearch.index.schema import write_alias_for
-from essearch.ingest.chunker import default_config
 from essearch.ingest.pipeline import IngestOptions, ingest
 from essearch.ops import (
     ReindexOptions,
@@ -648,3 +648,60 @@ def test_a_repeated_migration_takes_unchanged_texts_from_the_embedding_cache(
     assert second.copy["embedded"] == first.copy["embedded"] > 0
     assert fake_openai.calls == calls_before  # every vector came from the cache
     assert cached.stats.hits >= second.copy["embedded"]
+
+
+def test_the_steps_of_a_run_one_at_a_time(
+    es_client, populated, local_embedder, new_embedder, tmp_path
+) -> None:
+    """`run_reindex` is these steps in order; each is checked here on its own."""
+    from essearch.ingest.failures import DeadLetter
+    from essearch.ops.reindex import (
+        catch_up_step,
+        copy_step,
+        make_copier,
+        post_swap_step,
+        prepare_target,
+        swap_step,
+        verify_step,
+    )
+
+    settings = populated
+    name = settings.index.name
+    plan = plan_reindex(es_client, settings, new_embedder)
+    manager = IndexManager(es_client, settings, plan.new_embedder)
+
+    assert prepare_target(es_client, manager, plan) is False  # a fresh run, not a resume
+    assert es_client.indices.exists(index=plan.target)
+    assert read_state(es_client, plan.target)["status"] == "copying"
+
+    dead = DeadLetter(tmp_path / "steps-dead.jsonl")
+    copier = make_copier(es_client, plan, new_embedder, dead=dead)
+    assert copy_step(es_client, plan, copier) == {}  # client-side copy: no server counts
+    es_client.indices.refresh(index=plan.target)
+    assert es_client.count(index=plan.target)["count"] == plan.estimated_chunks
+
+    late = {"id": "late", "title": "Late", "text": "Written after the copy, before the swap."}
+    write_docs(es_client, settings, local_embedder, [late], tmp_path)
+    caught = catch_up_step(es_client, plan, copier, max_passes=5)
+    assert read_state(es_client, plan.target)["status"] == "catching_up"
+    assert "late" in doc_ids(es_client, plan.target)
+
+    report = verify_step(es_client, plan, new_embedder, ReindexOptions())
+    assert report.ok
+    assert read_state(es_client, plan.target)["status"] == "verified"
+
+    swap_step(es_client, manager, plan)
+    assert alias_target(es_client, name) == [plan.target]
+    assert read_state(es_client, plan.target)["status"] == "swapped"
+
+    # a write that reached the old version just before the swap is copied afterwards
+    from essearch.ops.migration_state import now_iso
+
+    template = es_client.search(index=plan.source, size=1)["hits"]["hits"][0]["_source"]
+    edge = {**template, "doc_id": "edge", "text": "Landed on the old version at the swap."}
+    edge["indexed_at"] = now_iso()
+    es_client.index(index=plan.source, id="edge-0", document=edge, refresh=True)
+    post = post_swap_step(es_client, plan, copier, caught, margin_s=300.0)
+    assert post["indexed"] >= 1 and post["deleted_since_last_pass"] == 0
+    assert "edge" in doc_ids(es_client, plan.target)
+    dead.close()

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from essearch.es.capabilities import Capabilities
 from essearch.ingest.chunker import Chunk
-from essearch.ops.copier import choose_copy_strategy, embed_text, reindex_body, since_query
+from essearch.ops.copier import choose_copy_strategy, reindex_body, since_query
+from essearch.ops.copier import embed_text_of as embed_text
 from essearch.ops.migration_state import STATE_KEY, merged_meta
 from essearch.ops.reader import pit_search_body
 from essearch.ops.verify import count_mismatches, doc_counts_body

@@ -224,7 +224,7 @@ def test_elasticsearch_reranker_needs_inference(rerank_index: Any, local_embedde
         update={"rerank": RerankSettings(provider="elasticsearch", inference_id="my-rerank")}
     )
     with SearchClient(settings, embedder=local_embedder) as search:
-        if search.capabilities.inference:
+        if search.capabilities().inference:
             pytest.skip("this cluster has the inference API")
         result = search.search("refund", k=2, rerank=True, explain=True)
     assert len(result.hits) == 2

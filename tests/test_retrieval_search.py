@@ -256,7 +256,7 @@ def test_client_rrf_equals_hand_computation(client):
 
 # -- licence ----------------------------------------------------------------------------------
 def test_basic_licence_auto_falls_back_and_forced_server_fusion_is_clear(client):
-    caps = client.capabilities
+    caps = client.capabilities()
     if caps.rrf_retriever:
         pytest.skip("this node is licensed for server RRF")
     result = client.hybrid(BOTH_QUERY, explain=True)

@@ -18,14 +18,47 @@ from essearch import __version__
 from essearch.errors import EssearchError
 
 
+def user_error_message(exc: BaseException) -> str | None:
+    """The one line a user error is shown as; None for a bug (which keeps its traceback).
+
+    User errors: essearch's own, files that are missing or unreadable, and Elasticsearch that
+    cannot be reached or refuses a request (its reason is quoted, never read as markup).
+    """
+    if isinstance(exc, EssearchError):
+        return str(exc)
+    if isinstance(exc, OSError) and exc.filename is not None:
+        return f"{exc.filename}: {exc.strerror or exc}"
+    transport = sys.modules.get("elastic_transport")
+    elasticsearch = sys.modules.get("elasticsearch")
+    if transport is not None and isinstance(exc, transport.ConnectionError):
+        from essearch.cli._common import get_settings
+
+        urls = ", ".join(get_settings().es.url)
+        return f"cannot reach Elasticsearch at {urls}: {exc}"
+    if elasticsearch is not None and isinstance(exc, elasticsearch.ApiError):
+        from essearch.retrieval._core import api_error_message
+
+        return f"Elasticsearch refused the request: {api_error_message(exc)}"
+    if transport is not None and isinstance(exc, transport.TransportError):
+        return f"Elasticsearch request failed: {exc}"
+    return None
+
+
 class EssearchGroup(click.Group):
-    """Turns essearch's own errors into one clear line and exit code 1 (no traceback)."""
+    """Turns user errors into one clear line and exit code 1 (no traceback)."""
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
-        except EssearchError as exc:
-            click.secho(f"error: {exc}", fg="red", err=True)
+        except (click.exceptions.Exit, click.ClickException, click.Abort):
+            raise
+        except Exception as exc:
+            message = user_error_message(exc)
+            if message is None:
+                raise
+            from essearch.cli._common import error_line
+
+            error_line(message)
             sys.exit(1)
 
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from essearch.cli._common import err_console, get_settings, print_json
+from essearch.cli._common import err_console, get_settings, print_json, safe
 
 
 def _floats(value: str | None) -> list[float] | None:
@@ -209,7 +209,7 @@ def eval_cmd(
 
         print_report(report, console)
         if output is not None:
-            console.print(f"results written to {output}")
+            console.print(f"results written to {safe(output)}")
 
 
 COMMANDS = [eval_cmd]

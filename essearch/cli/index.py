@@ -6,50 +6,27 @@ as JSON (`--json`).
 
 from __future__ import annotations
 
-import functools
 import json
 import sys
-from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
-from elasticsearch import ApiError, TransportError
-from elasticsearch import ConnectionError as ESConnectionError
-from rich.table import Table
 
-from essearch.cli._common import console, err_console, get_settings, print_json
-from essearch.embedders.base import EmbedderInfo
-from essearch.errors import ClusterConnectionError, EssearchError
-from essearch.settings import Settings
+from essearch.cli._common import (
+    configured_embedder_info,
+    console,
+    err_console,
+    get_settings,
+    index_option,
+    print_json,
+    safe,
+    with_index,
+)
+from essearch.errors import EssearchError
 
-
-def configured_embedder_info(settings: Settings, dims: int | None = None) -> EmbedderInfo:
-    """The configured embedder's identity (`dims` overrides embedder.dimensions).
-
-    With the dimensions known, a local model is not loaded just to count them.
-    """
-    from essearch.embedders import create_embedder
-
-    overrides = {"dimensions": dims} if dims is not None else {}
-    embedder = create_embedder(settings, **overrides)
-    try:
-        return embedder.info
-    finally:
-        embedder.close()
-
-
-def cluster_errors(command: Callable[..., Any]) -> Callable[..., Any]:
-    """An unreachable cluster is one clear line (ClusterConnectionError), not a traceback."""
-
-    @functools.wraps(command)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return command(*args, **kwargs)
-        except ESConnectionError as exc:
-            urls = ", ".join(get_settings().es.url)
-            raise ClusterConnectionError(f"cannot reach Elasticsearch at {urls}: {exc}") from None
-
-    return wrapper
+if TYPE_CHECKING:
+    from essearch.embedders.base import EmbedderInfo
+    from essearch.settings import Settings
 
 
 def _manager(settings: Settings, embedder: EmbedderInfo | None):
@@ -59,8 +36,8 @@ def _manager(settings: Settings, embedder: EmbedderInfo | None):
     return IndexManager(make_client(settings), settings, embedder)
 
 
-def _definition_settings(definition: str | None) -> Settings:
-    settings = get_settings()
+def _definition_settings(definition: str | None, index_name: str | None = None) -> Settings:
+    settings = with_index(get_settings(), index_name)
     if definition:
         settings = settings.model_copy(
             update={"index": settings.index.model_copy(update={"definition": definition})}
@@ -88,9 +65,10 @@ def _show_embedder(info: dict[str, Any] | None) -> str:
     help="Chunk size recorded on the index (MiniLM tokens, else characters).",
 )
 @click.option("--chunk-overlap", type=click.IntRange(min=0), help="Overlap, same unit.")
+@index_option
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
-@cluster_errors
 def init(
+    index_name: str | None,
     definition: str | None,
     dims: int | None,
     chunk_size: int | None,
@@ -101,7 +79,7 @@ def init(
 
     The chunking (the embedder's default, or --chunk-size/--chunk-overlap) is recorded on the
     index; ingest follows it, and `essearch reindex --chunk-size` changes it."""
-    settings = _definition_settings(definition)
+    settings = _definition_settings(definition, index_name)
     if chunk_size or chunk_overlap is not None:
         index_settings = settings.index.model_copy(
             update={"chunk_size": chunk_size, "chunk_overlap": chunk_overlap}
@@ -113,17 +91,22 @@ def init(
         print_json(result.to_dict())
     elif result.created:
         console.print(
-            f"[green]created[/green] {result.index} behind aliases "
-            f"{result.read_alias} (read) and {result.write_alias} (write); "
-            f"template {result.template}"
+            f"[green]created[/green] {safe(result.index)} behind aliases "
+            f"{safe(result.read_alias)} (read) and {safe(result.write_alias)} (write); "
+            f"template {safe(result.template)}"
         )
+        for note in result.notes:
+            console.print(f"  {safe(note)}")
     elif result.up_to_date:
-        console.print(f"{result.read_alias} -> {result.index} already matches the definition")
+        console.print(
+            f"{safe(result.read_alias)} -> {safe(result.index)} already matches the definition"
+        )
         for action in result.actions:
-            console.print(f"  {action}")
+            console.print(f"  {safe(action)}")
     else:
         console.print(
-            f"[yellow]{result.read_alias} -> {result.index} differs from the definition; "
+            f"[yellow]{safe(result.read_alias)} -> {safe(result.index)} differs from the "
+            "definition; "
             "nothing was changed:[/yellow]"
         )
         for difference in result.differences:
@@ -140,23 +123,36 @@ def init(
     type=int,
     help="Embedder output dims (embedder.dimensions; spares loading a local model).",
 )
-@cluster_errors
-def status(as_json: bool, dims: int | None) -> None:
-    """Per alias: the physical index, doc count, size, health and the embedder recorded on it."""
-    settings = get_settings()
+@index_option
+def status(as_json: bool, dims: int | None, index_name: str | None) -> None:
+    """Per alias: the physical index, its chunks and documents, size, health and the embedder
+    recorded on it."""
+    settings = with_index(get_settings(), index_name)
     try:
         configured: EmbedderInfo | None = configured_embedder_info(settings, dims)
     except EssearchError as exc:
-        err_console.print(f"[yellow]configured embedder unknown:[/yellow] {exc}")
+        err_console.print(f"[yellow]configured embedder unknown:[/yellow] {safe(exc)}")
         configured = None
     report = _manager(settings, configured).status().to_dict()
     if as_json:
         print_json(report)
         return
     if not report["exists"]:
-        console.print(f"alias {report['name']!r} does not exist; run `essearch init`")
-    table = Table(title=f"Index {report['name']}")
-    columns = ("alias", "index", "docs", "size", "health", "embedder recorded", "chunking", "check")
+        console.print(f"alias {safe(repr(report['name']))} does not exist; run `essearch init`")
+    from rich.table import Table
+
+    table = Table(title=f"Index {safe(report['name'])}")
+    columns = (
+        "alias",
+        "index",
+        "chunks",
+        "documents",
+        "size",
+        "health",
+        "embedder recorded",
+        "chunking",
+        "check",
+    )
     for column in columns:
         table.add_column(column)
     configured_text = _show_embedder(report["configured"])
@@ -164,27 +160,55 @@ def status(as_json: bool, dims: int | None) -> None:
         for info in alias["indices"] or [{"index": "-"}]:
             problems = info.get("mismatch") or []
             check = (
-                "[red]MISMATCH[/red]: " + "; ".join(problems) if problems else "[green]ok[/green]"
+                "[red]MISMATCH[/red]: " + safe("; ".join(problems))
+                if problems
+                else "[green]ok[/green]"
             )
             if report["configured"] is None:
                 check = "[yellow]not checked[/yellow]"
             table.add_row(
-                f"{alias['alias']} ({alias['role']})",
-                info["index"],
-                str(info.get("docs", "-")),
+                safe(f"{alias['alias']} ({alias['role']})"),
+                safe(info["index"]),
+                _count(info.get("docs")),
+                _count(info.get("documents")),
                 _human_bytes(info.get("size_bytes")),
-                str(info.get("health", "-")),
-                _show_embedder(info.get("recorded")),
-                _show_chunking(info.get("chunking")),
+                safe(info.get("health") or "-"),
+                safe(_show_embedder(info.get("recorded"))),
+                safe(_show_chunking(info.get("chunking"))),
                 check,
             )
     console.print(table)
-    console.print(f"configured embedder: {configured_text}")
+    console.print(f"configured embedder: {safe(configured_text)}")
     unaliased = [v["index"] for v in report["versions"] if not v["aliases"]]
     if unaliased:
-        console.print(f"versions behind no alias: {', '.join(unaliased)}")
+        console.print(f"versions behind no alias: {safe(', '.join(unaliased))}")
+    for version in report["versions"]:
+        explanation = explain_health(version.get("health"), version.get("replicas"))
+        if explanation:
+            console.print(f"{safe(version['index'])}: {safe(explanation)}")
     if report["mismatch"]:
         sys.exit(1)
+
+
+def _count(value: int | None) -> str:
+    return "-" if value is None else f"{value:,}"
+
+
+def explain_health(health: str | None, replicas: int | None) -> str | None:
+    """Yellow and red health in words, with what to do (None when green or unknown)."""
+    if health == "yellow":
+        return (
+            f"health yellow: every primary shard is assigned, but {replicas or 'some'} "
+            "replica(s) per shard cannot be placed (a replica never shares a node with its "
+            "primary, so a single-node cluster cannot hold any). Searches and writes work; "
+            "set ESSEARCH_INDEX_REPLICAS=0 for new indices, or add nodes."
+        )
+    if health == "red":
+        return (
+            "health red: a primary shard is unassigned, so part of the data cannot be searched "
+            "or written; see GET _cluster/allocation/explain."
+        )
+    return None
 
 
 def _show_chunking(chunking: dict[str, Any] | None) -> str:
@@ -209,14 +233,14 @@ def _human_bytes(size: int | None) -> str:
 @click.argument("index", required=False)
 @click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation.")
 @click.option("--force", is_flag=True, help="Also delete indices that an alias points to.")
-@cluster_errors
-def drop(index: str | None, yes: bool, force: bool) -> None:
+@index_option
+def drop(index: str | None, yes: bool, force: bool, index_name: str | None) -> None:
     """Delete one version INDEX, or (no INDEX) every version of the index and its template."""
-    settings = get_settings()
+    settings = with_index(get_settings(), index_name)
     manager = _manager(settings, None)
     plan = manager.plan_drop(index)
     if plan.empty:
-        console.print(f"nothing to drop for {manager.name!r}")
+        console.print(f"nothing to drop for {safe(repr(manager.name))}")
         return
     if plan.aliased and not force:
         held = "; ".join(f"{i} <- {', '.join(a)}" for i, a in plan.aliased.items())
@@ -228,7 +252,7 @@ def drop(index: str | None, yes: bool, force: bool) -> None:
     if not yes:
         click.confirm(f"Delete {what}?", abort=True)
     manager.drop(index, force=force)
-    console.print(f"deleted {what}")
+    console.print(f"deleted {safe(what)}")
 
 
 # -- mappings --------------------------------------------------------------------------------------
@@ -256,14 +280,23 @@ def mappings_list() -> None:
 )
 @click.option("--offline", is_flag=True, help="Do not ask the cluster (no version/analyzer check).")
 @click.option("--template", is_flag=True, help="Print the index template body instead.")
+@index_option
 def mappings_show(
-    definition: str | None, version: int | None, dims: int | None, offline: bool, template: bool
+    definition: str | None,
+    version: int | None,
+    dims: int | None,
+    offline: bool,
+    template: bool,
+    index_name: str | None,
 ) -> None:
     """Print the rendered body (settings + mappings) that `init` would send."""
-    from essearch.index.definitions import render
-    from essearch.index.manager import IndexManager, stamp_fingerprint
+    from elasticsearch import ApiError, TransportError
 
-    settings = _definition_settings(definition)
+    from essearch.index.definitions import render
+    from essearch.index.diff import stamp_fingerprint
+    from essearch.index.manager import IndexManager
+
+    settings = _definition_settings(definition, index_name)
     info = configured_embedder_info(settings, dims)
     body: dict[str, Any] | None = None
     if not offline:
@@ -271,7 +304,9 @@ def mappings_show(
             manager = _manager(settings, info)
             manager.capabilities  # noqa: B018 - probe first so an unreachable cluster falls back
         except (TransportError, ApiError) as exc:
-            err_console.print(f"[yellow]cluster not reachable, rendering offline:[/yellow] {exc}")
+            err_console.print(
+                f"[yellow]cluster not reachable, rendering offline:[/yellow] {safe(exc)}"
+            )
         else:
             body = manager.render_body(version)
     if body is None:

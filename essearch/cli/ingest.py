@@ -7,14 +7,22 @@ from pathlib import Path
 
 import click
 
-from essearch.cli._common import err_console, get_settings, print_json
+from essearch.cli._common import (
+    check_readable,
+    command_settings,
+    err_console,
+    index_option,
+    load_embedder,
+    print_json,
+    safe,
+)
 
 FORMATS = ["jsonl", "csv", "text", "markdown"]
 
 
 @click.command("ingest")
 @click.argument("paths", nargs=-1, required=True)
-@click.option("--index", "index_name", help="Index name (read alias); default from settings.")
+@index_option
 @click.option("--format", "fmt", type=click.Choice(FORMATS), help="Force the input format.")
 @click.option("--glob", help="Files to take from directories, e.g. '**/*.md'.")
 @click.option("--id-field", help="Dotted path of the id (default: id, then _id).")
@@ -65,16 +73,14 @@ def ingest(
     replace their chunks, and an interrupted run finishes where it stopped. Exit code 1 when any
     item failed (see the dead-letter file), 130 when interrupted.
     """
+    check_readable(paths)  # before the model loads or the cluster is asked anything
+    from essearch.es import make_client
     from essearch.ingest.loaders import FieldMap
     from essearch.ingest.pipeline import IngestOptions
     from essearch.ingest.pipeline import ingest as run_ingest
     from essearch.ingest.progress import NoProgress, RichProgress, summary_table
 
-    settings = get_settings()
-    if index_name:
-        settings = settings.model_copy(
-            update={"index": settings.index.model_copy(update={"name": index_name})}
-        )
+    settings = command_settings(index_name)
     if chunk_size or chunk_overlap is not None:
         # like index.chunk_size/overlap: recorded on a new index, checked against an existing one
         index_settings = settings.index.model_copy(
@@ -97,19 +103,31 @@ def ingest(
         bulk_threads=bulk_threads,
         skip_unchanged=not no_skip_unchanged,
     )
-    progress = NoProgress() if quiet or as_json else RichProgress(err_console)
-    report = run_ingest(list(paths), settings=settings, options=options, progress=progress)
+    progress = NoProgress() if quiet or as_json else RichProgress(err_console, unit="chunks")
+    client = make_client(settings)
+    embedder = load_embedder(settings, client=client, quiet=quiet or as_json)
+    try:
+        report = run_ingest(
+            list(paths),
+            settings=settings,
+            client=client,
+            embedder=embedder,
+            options=options,
+            progress=progress,
+        )
+    finally:
+        embedder.close()
     data = report.to_dict()
     if as_json:
         print_json(data)
     elif not quiet:
         err_console.print(summary_table(data))
         for failure in report.failures[:5]:
-            err_console.print(f"[red]{failure}[/]")
+            err_console.print(f"[red]{safe(failure)}[/]")
         if report.failed > 5:
-            err_console.print(f"... {report.failed - 5} more in {report.dead_letter}")
+            err_console.print(f"... {report.failed - 5} more in {safe(report.dead_letter)}")
     if report.interrupted:
-        err_console.print(f"[red]{report.interrupted}[/]")
+        err_console.print(f"[red]{safe(report.interrupted)}[/]")
         sys.exit(130 if "Ctrl-C" in report.interrupted else 1)
     if report.failed:
         sys.exit(1)
@@ -121,7 +139,7 @@ def pipeline_group() -> None:
 
 
 @pipeline_group.command("install")
-@click.option("--index", "index_name", help="Index name (read alias); default from settings.")
+@index_option
 @click.option("--id", "pipeline_id", help="Pipeline id (default: <index>-embed).")
 @click.option("--json", "as_json", is_flag=True)
 def install(index_name: str | None, pipeline_id: str | None, as_json: bool) -> None:
@@ -130,11 +148,7 @@ def install(index_name: str | None, pipeline_id: str | None, as_json: bool) -> N
     from essearch.es import make_client
     from essearch.ingest.server_pipeline import install_pipeline
 
-    settings = get_settings()
-    if index_name:
-        settings = settings.model_copy(
-            update={"index": settings.index.model_copy(update={"name": index_name})}
-        )
+    settings = command_settings(index_name)
     result = install_pipeline(make_client(settings), settings, pipeline_id=pipeline_id)
     if as_json:
         print_json(result)
@@ -146,18 +160,14 @@ def install(index_name: str | None, pipeline_id: str | None, as_json: bool) -> N
 
 
 @pipeline_group.command("uninstall")
-@click.option("--index", "index_name", help="Index name (read alias); default from settings.")
+@index_option
 @click.option("--id", "pipeline_id", help="Pipeline id (default: <index>-embed).")
 def uninstall(index_name: str | None, pipeline_id: str | None) -> None:
     """Unset the default pipeline and delete it."""
     from essearch.es import make_client
     from essearch.ingest.server_pipeline import uninstall_pipeline
 
-    settings = get_settings()
-    if index_name:
-        settings = settings.model_copy(
-            update={"index": settings.index.model_copy(update={"name": index_name})}
-        )
+    settings = command_settings(index_name)
     result = uninstall_pipeline(make_client(settings), settings, pipeline_id=pipeline_id)
     click.echo(f"pipeline {result['pipeline']} removed from {result['index']}")
 

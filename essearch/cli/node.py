@@ -7,7 +7,7 @@ import time
 
 import click
 
-from essearch.cli._common import console
+from essearch.cli._common import console, phase, safe
 
 
 @click.group()
@@ -22,10 +22,15 @@ def run(port: int, heap_mb: int) -> None:
     """Start the node in the foreground; Ctrl-C stops it and removes its data."""
     from essearch.es.provision import ES_VERSION, LocalNode
 
-    local = LocalNode(http_port=port, heap_mb=heap_mb)
-    console.print(f"starting Elasticsearch {ES_VERSION} (first run downloads it once)...")
-    url = local.start()
-    console.print(f"[green]ready[/green] at {url}   export ESSEARCH_ES_URL={url}")
+    with phase(f"Elasticsearch {ES_VERSION}: preparing") as relabel:
+        local = LocalNode(http_port=port, heap_mb=heap_mb, on_phase=relabel)
+        try:
+            url = local.start()
+        except BaseException:
+            local.close()
+            raise
+        relabel(f"Elasticsearch {ES_VERSION} ready")
+    console.print(f"[green]ready[/green] at {safe(url)}   export ESSEARCH_ES_URL={safe(url)}")
     stop = False
 
     def _stop(*_: object) -> None:

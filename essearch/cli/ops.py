@@ -4,13 +4,23 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
-from essearch.cli._common import console, err_console, get_settings, print_json
+from essearch.cli._common import (
+    command_settings,
+    console,
+    err_console,
+    index_option,
+    load_embedder,
+    print_json,
+    safe,
+)
 from essearch.cli.embed import ProviderChoice
-from essearch.settings import EmbedderSettings, IndexSettings, Settings
+
+if TYPE_CHECKING:
+    from essearch.settings import Settings
 
 
 def migration_settings(base: Settings, index: dict[str, Any], embedder: dict[str, Any]) -> Settings:
@@ -18,7 +28,7 @@ def migration_settings(base: Settings, index: dict[str, Any], embedder: dict[str
     from pydantic import ValidationError
 
     from essearch.errors import ConfigurationError
-    from essearch.settings import format_validation_error
+    from essearch.settings import EmbedderSettings, IndexSettings, format_validation_error
 
     index = {k: v for k, v in index.items() if v is not None}
     embedder = {k: v for k, v in embedder.items() if v is not None}
@@ -61,8 +71,10 @@ def migration_settings(base: Settings, index: dict[str, Any], embedder: dict[str
     show_default=True,
 )
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
+@index_option
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 def reindex(
+    index_name: str | None,
     provider: str | None,
     model: str | None,
     dimensions: int | None,
@@ -88,13 +100,12 @@ def reindex(
     are caught up; `essearch rollback` swaps back. Re-running after an interruption resumes.
     A new chunk size (or a new model whose default chunking differs) re-chunks every document.
     """
-    from essearch.embedders import create_embedder
     from essearch.es import make_client, probe
     from essearch.ingest.progress import NoProgress, RichProgress
     from essearch.ops.reindex import ReindexOptions, plan_reindex, run_reindex
 
     settings = migration_settings(
-        get_settings(),
+        command_settings(index_name),
         {
             "definition": definition,
             "analyzer": analyzer,
@@ -106,7 +117,7 @@ def reindex(
     )
     client = make_client(settings)
     capabilities = probe(client)
-    embedder = create_embedder(settings, client=client)
+    embedder = load_embedder(settings, client=client, quiet=quiet or as_json or dry_run)
     plan = plan_reindex(client, settings, embedder, capabilities=capabilities)
     if dry_run:
         if as_json:
@@ -114,7 +125,7 @@ def reindex(
         else:
             console.print("[bold]reindex plan[/bold] (dry run, nothing changed)")
             for line in plan.describe():
-                console.print(f"  {line}")
+                console.print(f"  {safe(line)}")
         return
     options = ReindexOptions(
         batch_size=batch_size,
@@ -143,10 +154,10 @@ def reindex(
 def _render_reindex(result: Any) -> None:
     plan = result.plan
     if result.status == "noop":
-        console.print(f"nothing changes: {plan.source} already matches (use --force to copy)")
+        console.print(f"nothing changes: {safe(plan.source)} already matches (use --force to copy)")
         return
     for line in plan.describe():
-        console.print(f"  {line}")
+        console.print(f"  {safe(line)}")
     copy = result.copy
     console.print(
         f"copied: read {copy.get('read', 0)}, skipped {copy.get('skipped', 0)}, "
@@ -160,22 +171,27 @@ def _render_reindex(result: Any) -> None:
             f"{v.bm25_overlap}, knn self-hits {v.knn_self_hits}"
         )
         for problem in v.problems:
-            console.print(f"  [red]✗[/red] {problem}")
+            console.print(f"  [red]✗[/red] {safe(problem)}")
     if result.dead_letter:
-        console.print(f"dead letter: {result.dead_letter}")
+        console.print(f"dead letter: {safe(result.dead_letter)}")
     if result.status == "swapped":
         console.print(
-            f"[green]✓[/green] {plan.read_alias} and {plan.write_alias} now point to {plan.target};"
-            f" {plan.source} is kept for `essearch rollback`"
+            "[green]✓[/green] "
+            + safe(
+                f"{plan.read_alias} and {plan.write_alias} now point to {plan.target}; "
+                f"{plan.source} is kept for `essearch rollback`"
+            )
         )
         if result.post_swap:
             console.print(
                 f"  writes caught up after the swap: {result.post_swap.get('indexed', 0)}"
             )
     if result.interrupted:
-        console.print(f"[red]interrupted:[/red] {result.interrupted}")
+        console.print(f"[red]interrupted:[/red] {safe(result.interrupted)}")
     elif result.status == "verify_failed":
-        console.print(f"[red]not swapped:[/red] {plan.read_alias} still serves {plan.source}")
+        console.print(
+            f"[red]not swapped:[/red] {safe(plan.read_alias)} still serves {safe(plan.source)}"
+        )
 
 
 @click.command()
@@ -183,20 +199,30 @@ def _render_reindex(result: Any) -> None:
 @click.option("--no-catch-up", is_flag=True, help="Do not copy writes made since the swap back.")
 @click.option("--dry-run", is_flag=True, help="Print what would happen.")
 @click.option("-y", "--yes", is_flag=True, help="Do not ask for confirmation.")
+@index_option
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
-def rollback(to: str | None, no_catch_up: bool, dry_run: bool, yes: bool, as_json: bool) -> None:
+def rollback(
+    to: str | None,
+    no_catch_up: bool,
+    dry_run: bool,
+    yes: bool,
+    index_name: str | None,
+    as_json: bool,
+) -> None:
     """Swap the aliases back to the previous version (the one the current was migrated from)."""
     from essearch.es import make_client
     from essearch.ops.rollback import plan_rollback
     from essearch.ops.rollback import rollback as do_rollback
 
-    settings = get_settings()
+    settings = command_settings(index_name)
     client = make_client(settings)
     plan = plan_rollback(client, settings, to=to)
     if dry_run:
         print_json({"dry_run": True, "plan": plan.to_dict()}) if as_json else console.print(
-            f"would move {settings.index.name} from {plan.current} back to {plan.previous} "
-            f"({plan.reason}); {plan.writes_since_swap} chunk(s) written since the swap"
+            safe(
+                f"would move {settings.index.name} from {plan.current} back to {plan.previous} "
+                f"({plan.reason}); {plan.writes_since_swap} chunk(s) written since the swap"
+            )
         )
         return
     if plan.writes_since_swap and no_catch_up and not yes:
@@ -207,30 +233,32 @@ def rollback(to: str | None, no_catch_up: bool, dry_run: bool, yes: bool, as_jso
         )
     embedder = None
     if plan.needs_embedder and not no_catch_up:
-        from essearch.embedders import create_embedder
-
-        embedder = create_embedder(settings, client=client)
+        embedder = load_embedder(settings, client=client)
     result = do_rollback(client, settings, catch_up=not no_catch_up, embedder=embedder, plan=plan)
     if as_json:
         print_json(result.to_dict())
     else:
         console.print(
-            f"[green]✓[/green] {settings.index.name} now points to {plan.previous} "
-            f"(was {plan.current}); caught up: {result.caught_up.get('indexed', 0)} chunk(s)"
+            "[green]✓[/green] "
+            + safe(
+                f"{settings.index.name} now points to {plan.previous} (was {plan.current}); "
+                f"caught up: {result.caught_up.get('indexed', 0)} chunk(s)"
+            )
         )
 
 
 @click.command()
 @click.option("-y", "--yes", is_flag=True, help="Delete without asking.")
 @click.option("--dry-run", is_flag=True, help="List what would be deleted.")
+@index_option
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
-def gc(yes: bool, dry_run: bool, as_json: bool) -> None:
+def gc(yes: bool, dry_run: bool, index_name: str | None, as_json: bool) -> None:
     """Delete index versions that no alias points to (never one an alias uses)."""
     from essearch.es import make_client
     from essearch.ops.gc import gc as do_gc
     from essearch.ops.gc import plan_gc
 
-    settings = get_settings()
+    settings = command_settings(index_name)
     client = make_client(settings)
     plan = plan_gc(client, settings)
     if not plan.delete or dry_run:
@@ -240,7 +268,7 @@ def gc(yes: bool, dry_run: bool, as_json: bool) -> None:
             shown = ", ".join(
                 f"{i} ({plan.notes[i]})" if i in plan.notes else i for i in plan.delete
             )
-            console.print(f"unaliased versions: {shown or 'none'}")
+            console.print(f"unaliased versions: {safe(shown or 'none')}")
         return
     if not yes:
         listed = ", ".join(f"{i} ({plan.notes[i]})" if i in plan.notes else i for i in plan.delete)
@@ -252,7 +280,7 @@ def gc(yes: bool, dry_run: bool, as_json: bool) -> None:
     if as_json:
         print_json({**plan.to_dict(), "deleted": deleted})
     else:
-        console.print(f"deleted: {', '.join(deleted) or 'nothing'}")
+        console.print(f"deleted: {safe(', '.join(deleted) or 'nothing')}")
 
 
 COMMANDS = [reindex, rollback, gc]

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
-from rich.markup import escape
-from rich.table import Table
 
-from essearch.cli._common import console, get_settings, print_json
-from essearch.retrieval import FUSIONS, MODES, SearchClient, SearchResult
+from essearch.cli._common import command_settings, console, index_option, print_json, safe
+from essearch.retrieval.names import FUSIONS, MODES
+
+if TYPE_CHECKING:
+    from essearch.retrieval import SearchResult
 
 
 def _short_vectors(value: Any) -> Any:
@@ -28,9 +29,21 @@ def _short_vectors(value: Any) -> Any:
     return value
 
 
+def count_line(result: SearchResult) -> str:
+    """How many hits are shown out of what: "3 of 7 fused candidates", "3 of 1,204 matching"."""
+    shown = len(result.hits)
+    if result.total is not None:
+        return f"{shown} of {result.total:,} matching"
+    if result.candidates is not None:
+        what = "nearest neighbours" if result.mode == "knn" else "fused candidates"
+        return f"{shown} of {result.candidates:,} {what}"
+    return f"{shown} hits"
+
+
 def _render(result: SearchResult, show_legs: bool) -> None:
-    total = result.total if result.total is not None else "?"
-    table = Table(title=f"{result.mode} · {result.strategy} · {total} hits")
+    from rich.table import Table
+
+    table = Table(title=f"{result.mode} · {safe(result.strategy)} · {count_line(result)}")
     table.add_column("#", justify="right")
     table.add_column("score", justify="right")
     if show_legs:
@@ -49,8 +62,8 @@ def _render(result: SearchResult, show_legs: bool) -> None:
                 row.append(f"#{score.rank} {score.score:.3f}" if score and score.rank else "-")
         if reranked:
             row.append(f"{hit.rerank_score:.4f}" if hit.rerank_score is not None else "-")
-        snippet = escape(hit.snippet()).replace("<em>", "[bold]").replace("</em>", "[/bold]")
-        row += [escape(hit.title or hit.doc_id or hit.id), snippet]
+        snippet = safe(hit.snippet()).replace("<em>", "[bold]").replace("</em>", "[/bold]")
+        row += [safe(hit.title or hit.doc_id or hit.id), snippet]
         table.add_row(*row)
     console.print(table)
     if result.explain:
@@ -61,7 +74,7 @@ def _render(result: SearchResult, show_legs: bool) -> None:
             f"fusion {t.fusion_ms:.2f} ms, total {t.total_ms:.1f} ms"
         )
         for note in result.explain.notes:
-            console.print(f"note: {escape(note)}")
+            console.print(f"note: {safe(note)}")
         for i, body in enumerate(result.explain.requests, 1):
             console.rule(f"request {i}")
             console.print_json(data=_short_vectors(body))
@@ -95,7 +108,7 @@ def _render(result: SearchResult, show_legs: bool) -> None:
 @click.option("--field", "fields", multiple=True, help="BM25 field with optional ^boost.")
 @click.option("--lucene", is_flag=True, help="Parse the query as Lucene query_string syntax.")
 @click.option("--collapse", is_flag=True, help="One hit per parent document (doc_id).")
-@click.option("--index", help="Index or alias (default: settings index.name).")
+@index_option
 @click.option("--rerank", is_flag=True, help="Rerank the top candidates (ESSEARCH_RERANK_*).")
 @click.option("--rerank-top-n", type=int, help="Candidates handed to the reranker (default 50).")
 @click.option("--like", "like", metavar="DOC_ID", help="Documents like this stored one (no query).")
@@ -116,7 +129,7 @@ def search(
     fields: tuple[str, ...],
     lucene: bool,
     collapse: bool,
-    index: str | None,
+    index_name: str | None,
     rerank: bool,
     rerank_top_n: int | None,
     like: str | None,
@@ -124,7 +137,11 @@ def search(
     as_json: bool,
 ) -> None:
     """Search the index: BM25, kNN or hybrid (default)."""
-    settings = get_settings()
+    from essearch.retrieval import SearchClient
+    from essearch.retrieval.filters import parse_filters
+
+    parsed_filter = parse_filters(list(filters))  # a bad filter stops here, before any request
+    settings = command_settings(index_name)
     options: dict[str, Any] = {
         "mode": mode,
         "fusion": fusion,
@@ -145,13 +162,13 @@ def search(
         "rerank_top_n": rerank_top_n,
     }
     options.update({key: value for key, value in extra.items() if value is not None})
-    with SearchClient(settings, index=index) as client:
+    with SearchClient(settings) as client:
         if like is not None:
             if query:
                 raise click.UsageError("give a QUERY or --like DOC_ID, not both")
-            result = client.similar_to(like, k=k, filter=list(filters) or None)
+            result = client.similar_to(like, k=k, filter=parsed_filter)
         else:
-            result = client.search(query, filter=list(filters) or None, **options)
+            result = client.search(query, filter=parsed_filter, **options)
     if as_json:
         print_json(result.model_dump(mode="json"))
     else:

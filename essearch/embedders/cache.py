@@ -108,11 +108,6 @@ class EmbeddingCache:
             count: int = self._conn.execute("SELECT COUNT(*) FROM embeddings").fetchone()[0]
             return count
 
-    def clear(self) -> None:
-        with self._lock:
-            self._conn.execute("DELETE FROM embeddings")
-            self._conn.commit()
-
     def close(self) -> None:
         with self._lock:
             self._conn.close()

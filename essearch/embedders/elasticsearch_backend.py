@@ -15,7 +15,13 @@ from pydantic import SecretStr
 
 from essearch.embedders.base import Embedder
 from essearch.embedders.retry import TransientError, acall_with_retries, call_with_retries
-from essearch.errors import CapabilityError, ConfigurationError, EmbeddingError, LicenseError
+from essearch.errors import (
+    CapabilityError,
+    ConfigurationError,
+    EmbeddingError,
+    LicenseError,
+    es_error_reason,
+)
 from essearch.settings import EmbedderSettings, Settings
 
 TASK_TYPE = "text_embedding"
@@ -109,19 +115,9 @@ def create_inference_endpoint(
     except ApiError as exc:
         raise EmbeddingError(
             f"creating inference endpoint {inference_id!r} failed: HTTP {exc.status_code} "
-            f"{_api_error_reason(exc)}"
+            f"{es_error_reason(exc)}"
         ) from None
     return dict(response.body)
-
-
-def _api_error_reason(exc: Any) -> str:
-    info = getattr(exc, "info", None) or getattr(exc, "body", None)
-    if isinstance(info, dict):
-        error = info.get("error", info)
-        if isinstance(error, dict):
-            return str(error.get("reason") or error.get("type") or error)
-        return str(error)
-    return str(exc.message if hasattr(exc, "message") else exc)
 
 
 class ElasticsearchEmbedder(Embedder):
@@ -265,7 +261,7 @@ class ElasticsearchEmbedder(Embedder):
         from elasticsearch import ApiError
 
         if isinstance(exc, ApiError):
-            status, reason = exc.status_code, _api_error_reason(exc)
+            status, reason = exc.status_code, es_error_reason(exc)
             if status == 404:
                 return EmbeddingError(
                     f"{self._what()} does not exist ({reason}); create it with "

@@ -14,7 +14,7 @@ from elasticsearch import (
 from elasticsearch import ConnectionError as EsConnectionError
 from elasticsearch import ConnectionTimeout as EsConnectionTimeout
 
-from essearch.errors import ClusterConnectionError
+from essearch.errors import ClusterConnectionError, es_error_reason
 from essearch.es.capabilities import Capabilities, probe
 from essearch.es.client import describe_target, make_client
 from essearch.settings import ElasticsearchSettings, Settings
@@ -50,7 +50,7 @@ def check_health(
     except AuthorizationException as exc:
         raise ClusterConnectionError(
             f"Elasticsearch at {target} denied access with the configured credentials "
-            f"({_auth_kind(es)}): HTTP 403 {_reason(exc)}"
+            f"({_auth_kind(es)}): HTTP 403 {es_error_reason(exc)}"
         ) from None
     except TlsError as exc:
         raise ClusterConnectionError(
@@ -67,7 +67,7 @@ def check_health(
         ) from None
     except ApiError as exc:
         raise ClusterConnectionError(
-            f"Elasticsearch at {target} answered HTTP {exc.status_code}: {_reason(exc)}"
+            f"Elasticsearch at {target} answered HTTP {exc.status_code}: {es_error_reason(exc)}"
         ) from None
     finally:
         if client is None:
@@ -87,14 +87,6 @@ def _auth_kind(es: ElasticsearchSettings) -> str:
     if es.username:
         return f"user {es.username!r}, password ****"
     return "no credentials configured"
-
-
-def _reason(exc: ApiError) -> str:
-    body = exc.body if isinstance(exc.body, dict) else {}
-    error = body.get("error")
-    if isinstance(error, dict):
-        return str(error.get("reason") or error.get("type") or exc.message)
-    return str(error or exc.message)
 
 
 def _connection_cause(exc: EsConnectionError) -> str:

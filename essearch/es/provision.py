@@ -58,7 +58,18 @@ def maven_zip_path(version: str = ES_VERSION) -> Path:
     return repo / group_path / MAVEN_ARTIFACT / version / f"{MAVEN_ARTIFACT}-{version}.zip"
 
 
-def fetch_zip(version: str = ES_VERSION) -> Path:
+# An optional progress hook: called with a short phase name ("downloading Elasticsearch 9.5.4",
+# "starting", ...) so a CLI can show what a long start is waiting for. None: silent.
+PhaseHook = Callable[[str], None] | None
+
+
+def _phase(hook: PhaseHook, text: str) -> None:
+    log.info("%s", text)
+    if hook is not None:
+        hook(text)
+
+
+def fetch_zip(version: str = ES_VERSION, on_phase: PhaseHook = None) -> Path:
     """The distribution zip in the local Maven repository, downloading it once if needed."""
     target = maven_zip_path(version)
     if target.is_file() and target.stat().st_size > 0:
@@ -70,7 +81,7 @@ def fetch_zip(version: str = ES_VERSION) -> Path:
             "is not installed to fetch it; install Maven, or point ESSEARCH_ES_URL at a cluster"
         )
     artifact = f"{MAVEN_GROUP}:{MAVEN_ARTIFACT}:{version}:zip"
-    log.info("fetching %s with Maven", artifact)
+    _phase(on_phase, f"downloading Elasticsearch {version} with Maven (once)")
     proc = subprocess.run(
         [mvn, "-q", "-B", "dependency:get", f"-Dartifact={artifact}", "-Dtransitive=false"],
         capture_output=True,
@@ -85,13 +96,14 @@ def fetch_zip(version: str = ES_VERSION) -> Path:
     return target
 
 
-def unpack(version: str = ES_VERSION, root: Path | None = None) -> Path:
+def unpack(version: str = ES_VERSION, root: Path | None = None, on_phase: PhaseHook = None) -> Path:
     """Unpack the zip once into the cache; returns ES_HOME."""
     root = root or cache_root()
     home = root / f"elasticsearch-{version}"
     if (home / "bin" / "elasticsearch").is_file():
         return home
-    archive = fetch_zip(version)
+    archive = fetch_zip(version, on_phase)
+    _phase(on_phase, f"unpacking Elasticsearch {version} (once)")
     root.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=".unpack-", dir=root))
     with zipfile.ZipFile(archive) as zf:
@@ -220,6 +232,7 @@ class LocalNode:
     http_port: int = 0
     transport_port: int = 0
     base_dir: Path | None = None
+    on_phase: PhaseHook = field(default=None, repr=False, compare=False)
     _proc: subprocess.Popen[bytes] | None = field(default=None, init=False, repr=False)
     _closed: bool = field(default=False, init=False, repr=False)
 
@@ -233,7 +246,7 @@ class LocalNode:
         return self.base_dir / "node.out"
 
     def _prepare(self) -> tuple[Path, Path]:
-        home = unpack(self.version)
+        home = unpack(self.version, on_phase=self.on_phase)
         if self.base_dir is None:
             self.base_dir = Path(tempfile.mkdtemp(prefix="essearch-es-"))
             shutil.copytree(home / "config", self.base_dir / "config")
@@ -269,6 +282,7 @@ class LocalNode:
         if self._proc is not None and self._proc.poll() is None:
             return self.url
         home, base = self._prepare()
+        _phase(self.on_phase, f"starting Elasticsearch {self.version}")
         java_home = find_java_home()
         if os.geteuid() == 0:
             java_home = _readable_java(java_home)
@@ -294,6 +308,7 @@ class LocalNode:
         finally:
             out.close()
         atexit.register(self.close)
+        _phase(self.on_phase, f"waiting for Elasticsearch {self.version} to report health")
         self._wait_ready(timeout)
         return self.url
 
@@ -432,18 +447,26 @@ def _start_container() -> ProvisionedCluster:
 
 
 def provision(
-    *, node_settings: Mapping[str, str] | None = None, use_env: bool = True
+    *,
+    node_settings: Mapping[str, str] | None = None,
+    use_env: bool = True,
+    on_phase: PhaseHook = None,
 ) -> ProvisionedCluster:
-    """Find Elasticsearch in the documented order; raise `ProvisioningError` with the reason."""
+    """Find Elasticsearch in the documented order; raise `ProvisioningError` with the reason.
+
+    `on_phase`, when given, hears each step of a start (looking for Docker, downloading,
+    unpacking, starting, waiting for health)."""
     env_url = os.environ.get("ESSEARCH_ES_URL") if use_env else None
     if env_url:
         return ProvisionedCluster(url=env_url.split(",")[0].strip(), source="env")
+    _phase(on_phase, "looking for a Docker engine")
     if docker_available():
         try:
+            _phase(on_phase, f"starting the {DOCKER_IMAGE} container")
             return _start_container()
         except Exception as exc:  # fall through to the local node, but say why
             log.warning("testcontainers could not start Elasticsearch (%s); using local node", exc)
-    node = LocalNode(settings=dict(node_settings or {}))
+    node = LocalNode(settings=dict(node_settings or {}), on_phase=on_phase)
     try:
         node.start()
     except BaseException:

@@ -146,12 +146,6 @@ def corpus_fingerprint(path: str | Path) -> str:
     return digest.hexdigest()[:16]
 
 
-def count_corpus(path: str | Path) -> int:
-    """Number of non-blank lines (documents) of a corpus file."""
-    with Path(path).open("rb") as handle:
-        return sum(1 for line in handle if line.strip())
-
-
 def _normalised(text: str) -> str:
     return re.sub(r"\s+", " ", text).strip()
 

@@ -525,7 +525,7 @@ def evaluate_dataset(
             clients[EXACT_INDEX_TYPE] = twin
             at = next(i for i, spec in enumerate(specs) if spec.mode == "knn") + 1
             specs.insert(at, RunSpec("knn", None, specs[at - 1].params, EXACT_INDEX_TYPE))
-        specs, report.notes = runnable_specs(specs, shared.capabilities)
+        specs, report.notes = runnable_specs(specs, shared.capabilities())
         needs_vectors = sweep or any(spec.mode != "bm25" for spec in specs)
         if embed_once and needs_vectors:
             t0 = time.monotonic()
@@ -544,7 +544,7 @@ def evaluate_dataset(
         progress.phase("load ranx", 1, 1)
         done: dict[RunSpec, ModeResult] = {}
         for spec in specs:
-            same = resolved_auto(spec, shared.capabilities) if spec.fusion == "auto" else None
+            same = resolved_auto(spec, shared.capabilities()) if spec.fusion == "auto" else None
             if same is not None and same in done:
                 result = replace(done[same], label=spec.label, fusion="auto", same_as=same.label)
                 report.results.append(result)

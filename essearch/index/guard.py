@@ -15,8 +15,8 @@ from collections.abc import Mapping
 from typing import Any
 
 from essearch.embedders.base import EmbedderInfo
-from essearch.errors import ModelMismatchError
-from essearch.index.schema import META_KEY
+from essearch.errors import ModelMismatchError, SearchError
+from essearch.index.schema import META_KEY, VECTOR_FIELD
 
 
 def _mappings_of(mapping_body: Mapping[str, Any]) -> Mapping[str, Any]:
@@ -81,7 +81,26 @@ def check_model(configured: EmbedderInfo, recorded: EmbedderInfo | None, index: 
         )
 
 
-def check_mapping_response(configured: EmbedderInfo, response: Mapping[str, Any]) -> None:
-    """`check_model` for every physical index in a get_mapping answer."""
-    for index, recorded in models_from_mapping_response(response).items():
-        check_model(configured, recorded, index)
+def check_mapping_response(
+    configured: EmbedderInfo, response: Mapping[str, Any], *, query_vector_len: int | None = None
+) -> None:
+    """The model guard's one entry point: `check_model` for every physical index in a get_mapping
+    answer; with `query_vector_len` (a kNN search), also that each holds vectors of that size."""
+    for index, body in response.items():
+        if query_vector_len is not None:
+            _check_vector_field(index, _mappings_of(body), configured, query_vector_len)
+        check_model(configured, model_from_mapping(body), index)
+
+
+def _check_vector_field(
+    index: str, mappings: Mapping[str, Any], configured: EmbedderInfo, vector_len: int
+) -> None:
+    vector = (mappings.get("properties") or {}).get(VECTOR_FIELD)
+    if vector is None:
+        raise SearchError(f"index {index!r} has no `{VECTOR_FIELD}` field; kNN search needs one")
+    dims = vector.get("dims")
+    if dims is not None and dims != vector_len:
+        raise ModelMismatchError(
+            f"index {index!r} holds {dims}-dim vectors but the embedder "
+            f"{configured.model!r} produced a {vector_len}-dim query vector"
+        )

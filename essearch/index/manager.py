@@ -9,8 +9,6 @@ version 1 and both aliases in one request; re-running it compares instead of cha
 from __future__ import annotations
 
 import copy
-import hashlib
-import json
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field
@@ -19,7 +17,7 @@ from typing import Any
 from elasticsearch import ApiError, BadRequestError, Elasticsearch, NotFoundError
 
 from essearch.embedders.base import EmbedderInfo
-from essearch.errors import CapabilityError, ConfigurationError
+from essearch.errors import CapabilityError, ConfigurationError, es_error_reason
 from essearch.es.capabilities import (
     PLUGIN_ANALYZERS,
     SERVER_ANALYZERS,
@@ -29,12 +27,16 @@ from essearch.es.capabilities import (
 )
 from essearch.index.chunking import ChunkerConfig
 from essearch.index.definitions import (
-    UNCOMPARED_META_KEYS,
-    VOLATILE_META_KEYS,
     Definition,
-    iter_fields,
     load_definition,
     render,
+)
+from essearch.index.diff import (
+    Difference,
+    compare_body,
+    referenced_analyzers,
+    stamp_fingerprint,
+    swap_actions,
 )
 from essearch.index.guard import (
     check_mapping_response,
@@ -42,32 +44,20 @@ from essearch.index.guard import (
     meta_from_mapping,
     model_from_mapping,
 )
-from essearch.index.schema import META_KEY, VERSION_SEPARATOR, physical_index_for, write_alias_for
+from essearch.index.schema import (
+    DOC_ID_FIELD,
+    META_KEY,
+    VERSION_SEPARATOR,
+    physical_index_for,
+    write_alias_for,
+)
 from essearch.settings import Settings
 
-ANALYZER_KEYS = ("analyzer", "search_analyzer", "search_quote_analyzer")
 TEMPLATE_SUFFIX = "-versions"
 TEMPLATE_BASE_PRIORITY = 100
-_MISSING = "<missing>"
-#: Mapping parameters Elasticsearch leaves out of GET _mapping when they hold their default.
-OMITTED_DEFAULTS: dict[str, Any] = {"element_type": "float", "index": True, "doc_values": True}
 
 
 # -- results ---------------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class Difference:
-    """One place where the live index differs from what the definition renders."""
-
-    path: str
-    live: Any
-    rendered: Any
-
-    def __str__(self) -> str:
-        if self.live == _MISSING:
-            return f"{self.path}: the definition has {self.rendered!r}, the index has nothing"
-        return f"{self.path}: the index has {self.live!r}, the definition renders {self.rendered!r}"
-
-
 @dataclass
 class InitResult:
     """What `init` did: created version 1, or compared with what exists (and changed nothing)."""
@@ -79,6 +69,7 @@ class InitResult:
     template: str
     differences: list[Difference] = field(default_factory=list)
     actions: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)  # choices made for the user, in words
 
     @property
     def up_to_date(self) -> bool:
@@ -100,16 +91,19 @@ class IndexInfo:
 
     index: str
     aliases: list[str]
-    docs: int | None
+    docs: int | None  # chunks: essearch stores one Elasticsearch document per chunk
     size_bytes: int | None
     health: str | None
     recorded: EmbedderInfo | None
     mismatch: list[str] = field(default_factory=list)
     chunking: dict[str, Any] | None = None  # `_meta.essearch.chunking` as recorded
+    documents: int | None = None  # distinct doc_ids (cardinality: exact up to 40,000)
+    replicas: int | None = None
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
         data["recorded"] = self.recorded.to_dict() if self.recorded else None
+        data["chunks"] = self.docs  # the clearer name; `docs` stays for existing readers
         return data
 
 
@@ -169,142 +163,6 @@ class DropPlan:
     @property
     def empty(self) -> bool:
         return not self.indices and not self.template
-
-
-# -- pure helpers ----------------------------------------------------------------------------------
-def body_fingerprint(body: Mapping[str, Any]) -> str:
-    """A hash of the rendered body without the per-render `_meta` values."""
-    stripped = copy.deepcopy(dict(body))
-    meta = stripped.get("mappings", {}).get("_meta", {}).get(META_KEY, {})
-    for key in (*VOLATILE_META_KEYS, "body_hash"):
-        meta.pop(key, None)
-    text = json.dumps(stripped, sort_keys=True, default=str)
-    return hashlib.sha256(text.encode()).hexdigest()[:16]
-
-
-def stamp_fingerprint(body: dict[str, Any]) -> dict[str, Any]:
-    body["mappings"].setdefault("_meta", {}).setdefault(META_KEY, {})["body_hash"] = (
-        body_fingerprint(body)
-    )
-    return body
-
-
-def flatten_settings(settings: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
-    """Nested index settings as ES's flat `index.*` keys."""
-    flat: dict[str, Any] = {}
-    for key, value in settings.items():
-        path = f"{prefix}{key}"
-        if isinstance(value, Mapping):
-            flat.update(flatten_settings(value, f"{path}."))
-        else:
-            flat[path if path.startswith("index.") else f"index.{path}"] = value
-    return flat
-
-
-def _same_scalar(live: Any, rendered: Any) -> bool:
-    if isinstance(live, bool) or isinstance(rendered, bool):
-        return str(live).lower() == str(rendered).lower()
-    try:
-        return float(live) == float(rendered)
-    except (TypeError, ValueError):
-        return str(live) == str(rendered)
-
-
-def _subset_differences(live: Any, rendered: Any, path: str, out: list[Difference]) -> None:
-    """Every leaf of `rendered` that `live` lacks or holds with another value."""
-    if isinstance(rendered, Mapping):
-        if not isinstance(live, Mapping):
-            out.append(Difference(path, live, rendered))
-            return
-        for key, value in rendered.items():
-            sub = f"{path}.{key}" if path else key
-            if key not in live:
-                if not (key in OMITTED_DEFAULTS and _same_scalar(OMITTED_DEFAULTS[key], value)):
-                    out.append(Difference(sub, _MISSING, value))
-            else:
-                _subset_differences(live[key], value, sub, out)
-    elif isinstance(rendered, list):
-        if not isinstance(live, list) or len(live) != len(rendered):
-            out.append(Difference(path, live, rendered))
-            return
-        for i, (a, b) in enumerate(zip(live, rendered, strict=True)):
-            _subset_differences(a, b, f"{path}[{i}]", out)
-    elif not _same_scalar(live, rendered):
-        out.append(Difference(path, live, rendered))
-
-
-def compare_body(
-    rendered: Mapping[str, Any], live_mappings: Mapping[str, Any], live_settings: Mapping[str, Any]
-) -> list[Difference]:
-    """What differs between a rendered body and a live index (flat settings, mappings object).
-
-    The live side carries defaults and dynamically added fields, so the comparison is "is every
-    rendered value there"; a definition that only removed something is caught by the body hash.
-    """
-    out: list[Difference] = []
-    mappings = copy.deepcopy(dict(rendered.get("mappings", {})))
-    meta = mappings.get("_meta", {}).get(META_KEY, {})
-    rendered_hash = meta.pop("body_hash", None)
-    for key in (*VOLATILE_META_KEYS, *UNCOMPARED_META_KEYS):
-        meta.pop(key, None)
-    live = copy.deepcopy(dict(live_mappings))
-    live_meta = live.get("_meta", {}).get(META_KEY, {})
-    live_hash = live_meta.get("body_hash") if isinstance(live_meta, Mapping) else None
-    _subset_differences(live, mappings, "mappings", out)
-    flat = flatten_settings(rendered.get("settings", {}))
-    for key, value in flat.items():
-        if key not in live_settings:
-            out.append(Difference(f"settings.{key}", _MISSING, value))
-        else:
-            _subset_differences(live_settings[key], value, f"settings.{key}", out)
-    if not out and rendered_hash and live_hash != rendered_hash:
-        rendered_props = set(rendered.get("mappings", {}).get("properties", {}))
-        extra = sorted(set(live.get("properties", {})) - rendered_props)
-        note = f"fields only in the index: {', '.join(extra)}" if extra else "something was removed"
-        out.append(Difference("definition", live_hash, f"{rendered_hash} ({note})"))
-    return out
-
-
-def swap_actions(
-    read_alias: str, write_alias: str, new_index: str, old_index: str | None
-) -> list[dict[str, Any]]:
-    """The one `_aliases` request that moves both aliases from `old_index` to `new_index`."""
-    actions: list[dict[str, Any]] = []
-    if old_index:
-        actions += [
-            {"remove": {"index": old_index, "alias": read_alias, "must_exist": True}},
-            {"remove": {"index": old_index, "alias": write_alias, "must_exist": True}},
-        ]
-    actions += [
-        {"add": {"index": new_index, "alias": read_alias}},
-        {"add": {"index": new_index, "alias": write_alias, "is_write_index": True}},
-    ]
-    return actions
-
-
-def referenced_analyzers(body: Mapping[str, Any]) -> dict[str, list[str]]:
-    """`{analyzer: [fields using it]}` for analyzers not defined in the body's own settings."""
-    settings = body.get("settings", {})
-    analysis = settings.get("analysis") or settings.get("index", {}).get("analysis") or {}
-    custom = set(analysis.get("analyzer", {}))
-    used: dict[str, list[str]] = {}
-    for path, spec in iter_fields(body.get("mappings", {}).get("properties", {})):
-        specs = [(path, spec)] + [(f"{path}.{n}", s) for n, s in (spec.get("fields") or {}).items()]
-        for where, s in specs:
-            for key in ANALYZER_KEYS:
-                name = s.get(key) if isinstance(s, Mapping) else None
-                if isinstance(name, str) and name not in custom:
-                    used.setdefault(name, []).append(where)
-    return used
-
-
-def _es_reason(exc: ApiError) -> str:
-    info = exc.info if isinstance(exc.info, Mapping) else {}
-    error = info.get("error", {})
-    if isinstance(error, Mapping):
-        cause = (error.get("caused_by") or {}).get("reason")
-        return str(error.get("reason") or cause or exc.message)
-    return str(exc.message)
 
 
 # -- the manager -----------------------------------------------------------------------------------
@@ -484,22 +342,43 @@ class IndexManager:
         except BadRequestError as exc:
             raise ConfigurationError(
                 f"Elasticsearch refused the index template {self.template_name!r}: "
-                f"{_es_reason(exc)}"
+                f"{es_error_reason(exc)}"
             ) from None
+
+    def replica_choice(self, settings: Mapping[str, Any]) -> tuple[dict[str, Any], str | None]:
+        """The index settings to create with, and a note when essearch chose the replicas.
+
+        On a single-node cluster a replica can never be assigned (it would share the node with
+        its primary) and the index would stay yellow; unless ESSEARCH_INDEX_REPLICAS was set,
+        such a cluster gets 0 replicas.
+        """
+        chosen = dict(settings)
+        if "replicas" in self.settings.index.model_fields_set or self.capabilities.node_count > 1:
+            return chosen, None
+        if str(chosen.get("number_of_replicas", "1")) == "0":
+            return chosen, None
+        chosen["number_of_replicas"] = 0
+        return chosen, (
+            "replicas: 0, because the cluster has a single node (a replica could never be "
+            "assigned and health would stay yellow); set ESSEARCH_INDEX_REPLICAS to choose, or "
+            "raise it later with PUT <index>/_settings"
+        )
 
     def _create(
         self, index: str, body: Mapping[str, Any], aliases: dict[str, Any] | None = None
-    ) -> None:
+    ) -> str | None:
+        settings, note = self.replica_choice(body["settings"])
         try:
             self.client.indices.create(
-                index=index, settings=body["settings"], mappings=body["mappings"], aliases=aliases
+                index=index, settings=settings, mappings=body["mappings"], aliases=aliases
             )
         except BadRequestError as exc:
             if exc.error == "resource_already_exists_exception":
                 raise
             raise ConfigurationError(
-                f"Elasticsearch refused the body for index {index!r}: {_es_reason(exc)}"
+                f"Elasticsearch refused the body for index {index!r}: {es_error_reason(exc)}"
             ) from None
+        return note
 
     def init(self) -> InitResult:
         """Create `<name>-v1` with both aliases in one request; if it exists, compare only."""
@@ -533,10 +412,12 @@ class IndexManager:
         self._put_template(self.render_body(embedder=None, check_analyzers=False))
         aliases = {self.read_alias: {}, self.write_alias: {"is_write_index": True}}
         try:
-            self._create(index, body, aliases)
+            note = self._create(index, body, aliases)
         except BadRequestError:  # resource_already_exists: another process won the race
             return self.init()
         result.index, result.created = index, True
+        if note:
+            result.notes.append(note)
         result.actions.append(f"created {index} behind {self.read_alias} and {self.write_alias}")
         return result
 
@@ -590,7 +471,8 @@ class IndexManager:
             self.client.indices.update_aliases(actions=actions)
         except ApiError as exc:
             raise ConfigurationError(
-                f"alias swap {old_index} -> {new_index} refused, nothing changed: {_es_reason(exc)}"
+                f"alias swap {old_index} -> {new_index} refused, nothing changed: "
+                f"{es_error_reason(exc)}"
             ) from None
         # The template follows the serving version (also after a rollback or a failed migration).
         self._put_template(self.body_of(new_index))
@@ -661,11 +543,16 @@ class IndexManager:
         stats: dict[str, dict[str, Any]] = {}
         recorded: dict[str, EmbedderInfo | None] = {}
         chunking: dict[str, Any] = {}
+        documents: dict[str, int] = {}
         if table:
             rows: list[dict[str, Any]] = self.client.cat.indices(
-                index=list(table), format="json", bytes="b", h="index,health,docs.count,store.size"
+                index=list(table),
+                format="json",
+                bytes="b",
+                h="index,health,docs.count,store.size,rep",
             ).body  # type: ignore[assignment]  # a JSON list with format="json"
             stats = {row["index"]: row for row in rows}
+            documents = self._document_counts(list(table))
             mappings = self.client.indices.get_mapping(index=list(table)).body
             recorded = {i: model_from_mapping(m) for i, m in mappings.items()}
             chunking = {
@@ -694,6 +581,8 @@ class IndexManager:
                     recorded=info,
                     mismatch=mismatch,
                     chunking=chunking.get(index),
+                    documents=documents.get(index),
+                    replicas=_int_or_none(row.get("rep")),
                 )
             )
         aliases = {
@@ -710,6 +599,32 @@ class IndexManager:
             aliases=aliases,
             versions=versions,
         )
+
+    def _document_counts(self, indices: list[str]) -> dict[str, int]:
+        """Distinct doc_ids per index, from one size-0 search (a cardinality aggregation:
+        exact up to 40,000 documents, within about 1% beyond)."""
+        try:
+            response = self.client.search(
+                index=indices,
+                size=0,
+                track_total_hits=False,
+                aggs={
+                    "by_index": {
+                        "terms": {"field": "_index", "size": max(len(indices), 1)},
+                        "aggs": {
+                            "documents": {
+                                "cardinality": {"field": DOC_ID_FIELD, "precision_threshold": 40000}
+                            }
+                        },
+                    }
+                },
+            ).body
+        except ApiError:
+            return {}  # a version without the doc_id field, or a closed index: unknown
+        buckets = response.get("aggregations", {}).get("by_index", {}).get("buckets", [])
+        counts = dict.fromkeys(indices, 0)  # an empty index has no bucket
+        counts.update({b["key"]: int(b["documents"]["value"]) for b in buckets})
+        return counts
 
     def plan_drop(self, index: str | None = None) -> DropPlan:
         """What `drop(index)` deletes: one version, or (no index) every version and the template."""
@@ -754,17 +669,11 @@ def _int_or_none(value: Any) -> int | None:
 
 
 __all__ = [
-    "Difference",
     "DropPlan",
     "IndexInfo",
     "IndexManager",
     "IndexStatus",
     "InitResult",
-    "body_fingerprint",
-    "compare_body",
     "describe",
-    "flatten_settings",
     "meta_from_mapping",
-    "referenced_analyzers",
-    "swap_actions",
 ]

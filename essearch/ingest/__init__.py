@@ -1,6 +1,6 @@
 """Ingest: load → chunk → embed → bulk index, streaming, with failure reports and resume."""
 
-from essearch.ingest.chunker import Chunk, Chunker, ChunkerConfig, default_config
+from essearch.ingest.chunker import Chunk, Chunker
 from essearch.ingest.failures import DeadLetter, Failure
 from essearch.ingest.ids import chunk_id, content_hash, doc_id_from_content
 from essearch.ingest.loaders import Document, FieldMap, load
@@ -9,7 +9,6 @@ from essearch.ingest.pipeline import IngestOptions, IngestReport, ingest
 __all__ = [
     "Chunk",
     "Chunker",
-    "ChunkerConfig",
     "DeadLetter",
     "Document",
     "Failure",
@@ -18,7 +17,6 @@ __all__ = [
     "IngestReport",
     "chunk_id",
     "content_hash",
-    "default_config",
     "doc_id_from_content",
     "ingest",
     "load",

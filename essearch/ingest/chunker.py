@@ -10,43 +10,16 @@ embedders, whose tokenizers we do not ship, it is counted in characters.
 from __future__ import annotations
 
 import functools
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
 from semantic_text_splitter import TextSplitter
 
-from essearch.index.chunking import (
-    DEFAULT_CHARS,
-    DEFAULT_TOKENS,
-    MINILM_WINDOW,
-    TITLE_ONLY,
-    ChunkerConfig,
-    chunking_for,
-    default_config,
-    minilm_tokenizer_path,
-    same_chunking,
-    tokenizer_path_for,
-    with_overrides,
-)
+from essearch.index.chunking import TITLE_ONLY, ChunkerConfig, default_config
 from essearch.ingest.ids import chunk_id, content_hash
 from essearch.ingest.loaders import Document
 
-__all__ = [
-    "DEFAULT_CHARS",
-    "DEFAULT_TOKENS",
-    "MINILM_WINDOW",
-    "TITLE_ONLY",
-    "Chunk",
-    "Chunker",
-    "ChunkerConfig",
-    "chunking_for",
-    "default_config",
-    "minilm_tokenizer_path",
-    "same_chunking",
-    "tokenizer_path_for",
-    "with_overrides",
-]
+__all__ = ["Chunk", "Chunker", "embed_text"]
 
 
 @dataclass
@@ -65,8 +38,13 @@ class Chunk:
 
     @property
     def embed_text(self) -> str:
-        """What the embedder reads: the title gives a short chunk its context."""
-        return f"{self.title}\n{self.text}" if self.title else self.text
+        return embed_text(self.title, self.text)
+
+
+def embed_text(title: str | None, text: str) -> str:
+    """What the embedder reads for a chunk: the title gives a short chunk its context. The one
+    home: ingest and re-embedding during a migration must give the same text the same vector."""
+    return f"{title}\n{text}" if title else text
 
 
 @functools.lru_cache(maxsize=8)
@@ -127,7 +105,3 @@ class Chunker:
                 )
             )
         return chunks
-
-    def iter_chunks(self, docs: Iterator[Document]) -> Iterator[Chunk]:
-        for doc in docs:
-            yield from self.chunks(doc)

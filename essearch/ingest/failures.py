@@ -13,6 +13,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import IO, Any, Literal
 
+from essearch.errors import es_error_reason
+
 Stage = Literal["load", "chunk", "embed", "index", "delete"]
 
 
@@ -72,12 +74,5 @@ class DeadLetter:
                 self._file = None
 
 
-def describe_bulk_error(error: Any) -> str:
-    """One line from an item-level bulk error (`{"type":..., "reason":..., "caused_by":...}`)."""
-    if not isinstance(error, dict):
-        return str(error)
-    text = f"{error.get('type', 'error')}: {error.get('reason', '')}".strip()
-    cause = error.get("caused_by")
-    if isinstance(cause, dict) and cause.get("reason"):
-        text += f" (caused by {cause.get('type', 'error')}: {cause['reason']})"
-    return text
+#: One line from an item-level bulk error (the one Elasticsearch-error formatter).
+describe_bulk_error = es_error_reason

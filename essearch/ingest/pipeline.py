@@ -32,6 +32,7 @@ from elasticsearch.helpers import streaming_bulk
 
 from essearch.embedders.base import Embedder
 from essearch.errors import ConfigurationError, EmbeddingError, ModelMismatchError
+from essearch.index.chunking import ChunkerConfig, chunking_for, same_chunking
 from essearch.index.definitions import VectorSpec, vector_problem
 from essearch.index.manager import IndexManager
 from essearch.index.schema import (
@@ -48,7 +49,7 @@ from essearch.index.schema import (
     VECTOR_FIELD,
     write_alias_for,
 )
-from essearch.ingest.chunker import Chunk, Chunker, ChunkerConfig, chunking_for, same_chunking
+from essearch.ingest.chunker import Chunk, Chunker
 from essearch.ingest.failures import DeadLetter, Failure, describe_bulk_error
 from essearch.ingest.ids import doc_id_of_chunk_id
 from essearch.ingest.loaders import Document, FieldMap, Format, count_hint, document_from_record
@@ -523,7 +524,12 @@ class _Run:
 
     def _embed_texts(self, plans: list[Plan]) -> list[list[float]]:
         texts = [c.embed_text for p in plans for c in p.to_send]
-        vectors = self.embedder.embed_documents(texts)
+        # One backend batch at a time, so the progress display counts vectors as they come.
+        step = max(1, self.embedder.batch_size)
+        vectors = []
+        for start in range(0, len(texts), step):
+            vectors += self.embedder.embed_documents(texts[start : start + step])
+            self.counters.add("vectors", min(step, len(texts) - start))
         if len(vectors) != len(texts):
             raise EmbeddingError(f"embedder returned {len(vectors)} vectors for {len(texts)} texts")
         return [list(map(float, v)) if not isinstance(v, list) else v for v in vectors]
@@ -575,6 +581,10 @@ class _Run:
             self.abort(f"Elasticsearch bulk failed: {type(exc).__name__}: {exc}")
 
 
+def _exists(source: str | Path) -> bool:
+    return str(source) == "-" or Path(source).exists()
+
+
 def _resolve(
     settings: Settings | None, client: Elasticsearch | None, embedder: Embedder | None
 ) -> tuple[Settings, Elasticsearch, Embedder]:
@@ -607,13 +617,35 @@ def ingest(
     Item-level problems are counted and written to the dead-letter file, never raised; the run
     stops early (report.interrupted) only when Elasticsearch or the producer cannot go on.
     Configuration problems (missing index with init_index=False, model mismatch) raise before
-    anything is written.
+    anything is written. A client or embedder not passed in is created here and closed at the end.
     """
-    options = options or IngestOptions()
+    given_client, given_embedder = client, embedder
     settings, client, embedder = _resolve(settings, client, embedder)
+    try:
+        return _ingest(sources, settings, client, embedder, options, progress)
+    finally:
+        if given_embedder is None:
+            embedder.close()
+        if given_client is None:
+            client.close()
+
+
+def _ingest(
+    sources: Source | Iterable[Source],
+    settings: Settings,
+    client: Elasticsearch,
+    embedder: Embedder,
+    options: IngestOptions | None,
+    progress: ProgressView | None,
+) -> IngestReport:
+    options = options or IngestOptions()
     if isinstance(sources, (str, Path, Document, Mapping)):
         sources = [sources]
     sources = list(sources) if not isinstance(sources, Iterator) else sources
+    if isinstance(sources, list):
+        missing = [str(s) for s in sources if isinstance(s, (str, Path)) and not _exists(s)]
+        if missing:  # a configuration problem, found before anything is loaded or written
+            raise ConfigurationError(f"input {missing[0]!r} does not exist")
     started = time.monotonic()
     target = prepare_target(client, settings, embedder, init_index=options.init_index)
     index_empty = index_was_empty(client, target.index)

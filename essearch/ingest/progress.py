@@ -75,21 +75,32 @@ class NoProgress:
 
 
 class RichProgress:
-    """A live bar over documents with the other counters, rate and ETA beside it (stderr)."""
+    """A live bar with the counters, rate, elapsed time and ETA beside it (stderr).
 
-    def __init__(self, console: Console | None = None, label: str = "ingest") -> None:
+    `unit="docs"` (reindex) fills the bar with documents read. `unit="chunks"` (ingest) fills
+    it with chunks done (indexed or unchanged) out of an estimate that grows with the documents
+    chunked so far (chunks per document so far × the documents expected), exact once every
+    document is chunked; vectors are counted as each backend batch returns.
+    """
+
+    def __init__(
+        self, console: Console | None = None, label: str = "ingest", unit: str = "docs"
+    ) -> None:
         self.console = console or Console(stderr=True)
         self.label = label
+        self.unit = unit
         self._progress: Progress | None = None
         self._task: TaskID | None = None
+        self._expected_documents: int | None = None
 
     def start(self, total_documents: int | None) -> None:
+        self._expected_documents = total_documents
         self._progress = Progress(
             SpinnerColumn(),
             TextColumn(f"[bold]{escape(self.label)}"),
             BarColumn(),
             MofNCompleteColumn(),
-            TextColumn("docs"),
+            TextColumn(escape(self.unit)),
             TextColumn("{task.fields[detail]}"),
             TextColumn("[cyan]{task.fields[rate]}"),
             TimeElapsedColumn(),
@@ -99,7 +110,17 @@ class RichProgress:
             transient=False,
         )
         self._progress.start()
-        self._task = self._progress.add_task(self.label, total=total_documents, detail="", rate="")
+        total = total_documents if self.unit == "docs" else None
+        self._task = self._progress.add_task(self.label, total=total, detail="", rate="")
+
+    def _chunk_total(self, counters: Mapping[str, int]) -> int | None:
+        documents, chunks = counters.get("documents", 0), counters.get("chunks", 0)
+        expected = self._expected_documents
+        if not expected or not documents:
+            return None
+        if documents >= expected:
+            return chunks
+        return max(chunks, round(chunks / documents * expected))
 
     def update(self, counters: Mapping[str, int]) -> None:
         if self._progress is None or self._task is None:
@@ -107,10 +128,27 @@ class RichProgress:
         task = self._progress.tasks[0]
         elapsed = task.elapsed or 0.0
         rate = f"{counters['indexed'] / elapsed:,.0f} chunks/s" if elapsed > 0 else ""
+        failed = counters["failed"]
+        failed_text = f"[red]failed {failed:,}[/]" if failed else "failed 0"
+        if self.unit == "chunks":
+            embedded = max(counters.get("vectors", 0), counters["embedded"])
+            detail = (
+                f"docs {counters['documents']:,} · embedded {embedded:,} · "
+                f"indexed {counters['indexed']:,} · unchanged {counters['skipped']:,} · "
+                + failed_text
+            )
+            done = counters["indexed"] + counters["skipped"]
+            self._progress.update(
+                self._task,
+                completed=done,
+                total=self._chunk_total(counters),
+                detail=detail,
+                rate=rate,
+            )
+            return
         detail = (
             f"chunks {counters['chunks']:,} · embedded {counters['embedded']:,} · "
-            f"indexed {counters['indexed']:,} · "
-            + (f"[red]failed {counters['failed']:,}[/]" if counters["failed"] else "failed 0")
+            f"indexed {counters['indexed']:,} · " + failed_text
         )
         self._progress.update(self._task, completed=counters["documents"], detail=detail, rate=rate)
 
@@ -131,9 +169,9 @@ def summary_table(report: Mapping[str, Any]) -> Table:
             shown = f"{value:,.1f}" if isinstance(value, float) else f"{value:,}"
             style = "red" if key == "failed" and value else None
             table.add_row(key, f"[{style}]{shown}[/]" if style else shown)
-    table.add_row("index", str(report.get("index")))
+    table.add_row("index", escape(str(report.get("index"))))
     if report.get("dead_letter") and report.get("failed"):
-        table.add_row("dead letter", str(report["dead_letter"]))
+        table.add_row("dead letter", escape(str(report["dead_letter"])))
     if report.get("interrupted"):
-        table.add_row("interrupted", f"[red]{report['interrupted']}[/]")
+        table.add_row("interrupted", f"[red]{escape(str(report['interrupted']))}[/]")
     return table

@@ -37,6 +37,7 @@ from essearch.index.schema import (
     TITLE_FIELD,
     VECTOR_FIELD,
 )
+from essearch.ingest.chunker import embed_text
 from essearch.ingest.failures import DeadLetter, Failure, describe_bulk_error
 from essearch.ingest.progress import Counters
 from essearch.ops.reader import hash_map, iter_pages
@@ -99,11 +100,9 @@ def server_reindex(
     return response
 
 
-def embed_text(source: dict[str, Any]) -> str:
-    """What ingest's embedder reads for a chunk (`Chunk.embed_text`): title, newline, text."""
-    title = source.get(TITLE_FIELD)
-    text = source.get(TEXT_FIELD) or ""
-    return f"{title}\n{text}" if title else text
+def embed_text_of(source: dict[str, Any]) -> str:
+    """What ingest's embedder read for an indexed chunk's `_source`."""
+    return embed_text(source.get(TITLE_FIELD), source.get(TEXT_FIELD) or "")
 
 
 def ids_query(ids: list[str]) -> dict[str, Any]:
@@ -247,7 +246,7 @@ class Copier:
     def _actions(self, hits: list[dict[str, Any]]) -> list[dict[str, Any]]:
         sources = [dict(h.get("_source") or {}) for h in hits]
         if self.embedder is not None and hits:
-            texts = [embed_text(s) for s in sources]
+            texts = [embed_text_of(s) for s in sources]
             bad = set(invalid_text_positions(texts))
             for i in sorted(bad):
                 self._fail(

@@ -11,32 +11,28 @@ Elasticsearch 9.1+ leaves `dense_vector` values out of `_source` by default
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import Iterator
 from typing import Any
 
 from elasticsearch import Elasticsearch
 
+from essearch.es.pit import PitCursor, pit_pages
 from essearch.index.schema import CHUNK_FIELD, CONTENT_HASH_FIELD, DOC_ID_FIELD, INDEXED_AT_FIELD
 
 DEFAULT_PAGE_SIZE = 500
 DEFAULT_KEEP_ALIVE = "5m"
 
 
-def pit_search_body(
-    pit_id: str,
+def read_body(
     *,
     size: int = DEFAULT_PAGE_SIZE,
     query: dict[str, Any] | None = None,
     source: list[str] | bool | None = None,
     include_vectors: bool = False,
-    search_after: list[Any] | None = None,
-    keep_alive: str = DEFAULT_KEEP_ALIVE,
     sort: list[Any] | None = None,
 ) -> dict[str, Any]:
-    """One page of a PIT scan (no index in the request: the PIT names it)."""
+    """A page of a full read, before the pager adds the PIT and `search_after`."""
     body: dict[str, Any] = {
-        "pit": {"id": pit_id, "keep_alive": keep_alive},
         "size": size,
         "sort": sort or [{"_shard_doc": "asc"}],
         "track_total_hits": False,
@@ -50,9 +46,18 @@ def pit_search_body(
         body["_source"] = source_spec
     elif source is not None:
         body["_source"] = source
-    if search_after is not None:
-        body["search_after"] = search_after
     return body
+
+
+def pit_search_body(
+    pit_id: str,
+    *,
+    search_after: list[Any] | None = None,
+    keep_alive: str = DEFAULT_KEEP_ALIVE,
+    **read: Any,
+) -> dict[str, Any]:
+    """One page of a full read as sent (no index in the request: the PIT names it)."""
+    return PitCursor(pit_id, keep_alive, search_after).request(read_body(**read))
 
 
 def iter_pages(
@@ -70,33 +75,12 @@ def iter_pages(
 
     `sort` defaults to `_shard_doc` (the cheapest); with another sort the PIT's own tiebreaker
     keeps `search_after` exact."""
-    pit_id = client.open_point_in_time(index=index, keep_alive=keep_alive)["id"]
-    try:
-        search_after: list[Any] | None = None
-        while True:
-            body = pit_search_body(
-                pit_id,
-                size=size,
-                query=query,
-                source=source,
-                include_vectors=include_vectors,
-                search_after=search_after,
-                keep_alive=keep_alive,
-                sort=sort,
-            )
-            resp = client.search(body=body)
-            pit_id = resp.get("pit_id", pit_id)  # the id may change between pages
-            hits = resp["hits"]["hits"]
-            if not hits:
-                return
+    body = read_body(
+        size=size, query=query, source=source, include_vectors=include_vectors, sort=sort
+    )
+    for response in pit_pages(client, index, body, keep_alive=keep_alive):
+        if hits := response["hits"]["hits"]:
             yield hits
-            if len(hits) < size:
-                return
-            search_after = hits[-1]["sort"]
-    finally:
-        # the node may be gone (that is often why we stopped)
-        with contextlib.suppress(Exception):
-            client.close_point_in_time(id=pit_id)
 
 
 def iter_hits(client: Elasticsearch, index: str, **kwargs: Any) -> Iterator[dict[str, Any]]:

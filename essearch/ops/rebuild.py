@@ -18,6 +18,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from essearch.index.chunking import TITLE_ONLY
 from essearch.index.schema import (
     CHUNK_FIELD,
     CONTENT_HASH_FIELD,
@@ -29,7 +30,7 @@ from essearch.index.schema import (
     TEXT_FIELD,
     TITLE_FIELD,
 )
-from essearch.ingest.chunker import TITLE_ONLY, Chunk, Chunker
+from essearch.ingest.chunker import Chunk, Chunker
 from essearch.ingest.loaders import Document
 
 LEGACY_SEPARATOR = "\n\n"

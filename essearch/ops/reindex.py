@@ -50,8 +50,9 @@ from essearch.errors import ConfigurationError, EssearchError
 from essearch.es.capabilities import Capabilities, probe
 from essearch.index.chunking import ChunkerConfig, chunking_for, same_chunking
 from essearch.index.definitions import VectorSpec
+from essearch.index.diff import body_fingerprint, compare_body
 from essearch.index.guard import describe
-from essearch.index.manager import IndexManager, body_fingerprint, compare_body
+from essearch.index.manager import IndexManager
 from essearch.ingest.chunker import Chunker
 from essearch.ingest.failures import DeadLetter
 from essearch.ingest.progress import Counters, NoProgress, ProgressView
@@ -419,24 +420,7 @@ def run_reindex(
         result.status = "noop"
         return result
     manager = IndexManager(client, settings, plan.new_embedder, capabilities)
-    for stale in [plan.stale_target] + ([plan.target] if plan.resume and options.restart else []):
-        if stale and client.indices.exists(index=stale):
-            log.warning("deleting unfinished migration target %s", stale)
-            _delete_unaliased(client, stale)
-    resume = plan.resume and not options.restart
-    if not resume:
-        manager.create_version(
-            version=plan.target_version, embedder=plan.new_embedder, chunking=plan.new_chunking
-        )
-        write_state(
-            client,
-            plan.target,
-            source=plan.source,
-            status="copying",
-            started_at=now_iso(),
-            fingerprint=plan.fingerprint,
-            strategy=plan.strategy,
-        )
+    resume = prepare_target(client, manager, plan, restart=options.restart)
 
     dead = DeadLetter(options.dead_letter)
     counters = Counters()
@@ -458,55 +442,22 @@ def run_reindex(
     # the bar counts what the copier reads: documents when re-chunking, chunks otherwise
     progress.start(plan.estimated_documents if plan.needs_rechunk else plan.estimated_chunks)
     try:
-        if plan.strategy == "server" and not resume:
-            response = server_reindex(client, plan.source, plan.target)
-            result.copy = {"server": {k: response.get(k) for k in ("created", "updated", "total")}}
-        else:
-            copier.copy_index(plan.source)
-        write_state(client, plan.target, status="catching_up")
-        caught = catch_up(
-            client, plan.source, plan.target, copier, max_passes=options.max_catchup_passes
-        )
-        result.catchup_passes, last_pass = caught.passes, caught.last_pass_started
+        result.copy = copy_step(client, plan, copier, resume=resume)
+        caught = catch_up_step(client, plan, copier, max_passes=options.max_catchup_passes)
+        result.catchup_passes = caught.passes
         result.copy.update(copier.stats.to_dict())
-        min_overlap = options.min_bm25_overlap
-        if min_overlap is None:
-            # another analyzer or other chunk lengths change BM25 rankings by design
-            min_overlap = 0.0 if plan.analyzer_changed or plan.needs_rechunk else 0.5
-        result.verify = verify(
-            client,
-            plan.source,
-            plan.target,
-            embedder=embedder,
-            samples=options.verify_samples,
-            min_bm25_overlap=min_overlap,
-            min_knn_self_hits=options.min_knn_self_hits,
-            by_document=plan.needs_rechunk,
-        )
+        result.verify = verify_step(client, plan, embedder, options)
         if not result.verify.ok:
-            write_state(client, plan.target, status="verify_failed")
             result.status = "verify_failed"
             return result
-        write_state(client, plan.target, status="verified")
         if not options.swap:
             result.status = "verified"
             return result
-        manager.swap_aliases(plan.target, plan.source)
-        write_state(
-            client, plan.target, status="swapped", migrated_from=plan.source, swapped_at=now_iso()
-        )
+        swap_step(client, manager, plan)
         result.status = "swapped"
-        before = copier.stats.to_dict()
-        cutoff = (
-            datetime.fromisoformat(last_pass) - timedelta(seconds=options.catchup_margin_s)
-        ).isoformat()
-        client.indices.refresh(index=plan.source)
-        copier.copy_index(plan.source, since_query(cutoff), newer_only=True)
-        reconciled = reconcile_deletes(client, plan.source, plan.target, copier, caught.last_source)
-        client.indices.refresh(index=plan.target)
-        after = copier.stats.to_dict()
-        result.post_swap = {k: after[k] - before[k] for k in after}
-        result.post_swap["deleted_since_last_pass"] = reconciled
+        result.post_swap = post_swap_step(
+            client, plan, copier, caught, margin_s=options.catchup_margin_s
+        )
     except (KeyboardInterrupt, EssearchError, ApiError, TransportError) as exc:
         what = "Ctrl-C" if isinstance(exc, KeyboardInterrupt) else f"{type(exc).__name__}: {exc}"
         if result.status == "swapped":
@@ -527,6 +478,105 @@ def run_reindex(
         dead.close()
         result.dead_letter = str(dead.path) if dead.path and dead.total else None
     return result
+
+
+# -- the steps of a run, in order --------------------------------------------------------------
+def prepare_target(
+    client: Elasticsearch, manager: IndexManager, plan: MigrationPlan, *, restart: bool = False
+) -> bool:
+    """Delete what an unfinished run left (all of it with `restart`), then create the new version
+    and record its migration state, unless resuming into it. True when resuming."""
+    for stale in [plan.stale_target] + ([plan.target] if plan.resume and restart else []):
+        if stale and client.indices.exists(index=stale):
+            log.warning("deleting unfinished migration target %s", stale)
+            _delete_unaliased(client, stale)
+    resume = plan.resume and not restart
+    if not resume:
+        manager.create_version(
+            version=plan.target_version, embedder=plan.new_embedder, chunking=plan.new_chunking
+        )
+        write_state(
+            client,
+            plan.target,
+            source=plan.source,
+            status="copying",
+            started_at=now_iso(),
+            fingerprint=plan.fingerprint,
+            strategy=plan.strategy,
+        )
+    return resume
+
+
+def copy_step(
+    client: Elasticsearch, plan: MigrationPlan, copier: Copier, *, resume: bool = False
+) -> dict[str, Any]:
+    """Copy every chunk: server-side `_reindex` when the plan chose it (and this is not a resumed
+    run), else through `copier`. Returns the server's counts ({} for a client-side copy)."""
+    if plan.strategy == "server" and not resume:
+        response = server_reindex(client, plan.source, plan.target)
+        return {"server": {k: response.get(k) for k in ("created", "updated", "total")}}
+    copier.copy_index(plan.source)
+    return {}
+
+
+def catch_up_step(
+    client: Elasticsearch, plan: MigrationPlan, copier: Copier, *, max_passes: int
+) -> CatchUp:
+    """Copy what was written to the old version during the copy, pass after pass."""
+    write_state(client, plan.target, status="catching_up")
+    return catch_up(client, plan.source, plan.target, copier, max_passes=max_passes)
+
+
+def verify_step(
+    client: Elasticsearch, plan: MigrationPlan, embedder: Embedder, options: ReindexOptions
+) -> VerifyReport:
+    """Check the new version against the old one; the outcome is recorded on the new version."""
+    min_overlap = options.min_bm25_overlap
+    if min_overlap is None:
+        # another analyzer or other chunk lengths change BM25 rankings by design
+        min_overlap = 0.0 if plan.analyzer_changed or plan.needs_rechunk else 0.5
+    report = verify(
+        client,
+        plan.source,
+        plan.target,
+        embedder=embedder,
+        samples=options.verify_samples,
+        min_bm25_overlap=min_overlap,
+        min_knn_self_hits=options.min_knn_self_hits,
+        by_document=plan.needs_rechunk,
+    )
+    write_state(client, plan.target, status="verified" if report.ok else "verify_failed")
+    return report
+
+
+def swap_step(client: Elasticsearch, manager: IndexManager, plan: MigrationPlan) -> None:
+    """Move the read and write aliases to the new version in one atomic call."""
+    manager.swap_aliases(plan.target, plan.source)
+    write_state(
+        client, plan.target, status="swapped", migrated_from=plan.source, swapped_at=now_iso()
+    )
+
+
+def post_swap_step(
+    client: Elasticsearch,
+    plan: MigrationPlan,
+    copier: Copier,
+    caught: CatchUp,
+    *,
+    margin_s: float,
+) -> dict[str, Any]:
+    """Copy writes that reached the old version just before the swap (since the last catch-up
+    pass, less `margin_s`), and delete from the new version what was deleted meanwhile."""
+    before = copier.stats.to_dict()
+    cutoff = datetime.fromisoformat(caught.last_pass_started) - timedelta(seconds=margin_s)
+    client.indices.refresh(index=plan.source)
+    copier.copy_index(plan.source, since_query(cutoff.isoformat()), newer_only=True)
+    reconciled = reconcile_deletes(client, plan.source, plan.target, copier, caught.last_source)
+    client.indices.refresh(index=plan.target)
+    after = copier.stats.to_dict()
+    post_swap: dict[str, Any] = {k: after[k] - before[k] for k in after}
+    post_swap["deleted_since_last_pass"] = reconciled
+    return post_swap
 
 
 def make_copier(

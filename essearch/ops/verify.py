@@ -22,8 +22,9 @@ from typing import Any
 from elasticsearch import Elasticsearch
 
 from essearch.embedders.base import Embedder
+from essearch.es.knn import default_num_candidates
 from essearch.index.schema import DOC_ID_FIELD, TEXT_FIELD, VECTOR_FIELD
-from essearch.ops.copier import embed_text
+from essearch.ops.copier import embed_text_of
 
 MAX_LISTED = 20
 SAMPLE_QUERY_CHARS = 300
@@ -71,7 +72,7 @@ def knn_body(vector: list[float], k: int) -> dict[str, Any]:
             "field": VECTOR_FIELD,
             "query_vector": vector,
             "k": k,
-            "num_candidates": max(100, 10 * k),
+            "num_candidates": default_num_candidates(k),
         },
     }
 
@@ -164,7 +165,7 @@ def verify(
     self_hits: list[bool] = []
     bm25_found: list[bool] = []
     vectors = (
-        embedder.embed_documents([embed_text(h["_source"]) for h in hits])
+        embedder.embed_documents([embed_text_of(h["_source"]) for h in hits])
         if embedder is not None and hits
         else [None] * len(hits)
     )

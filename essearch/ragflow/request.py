@@ -16,13 +16,13 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from essearch.errors import SearchError
+from essearch.es.knn import MAX_NUM_CANDIDATES, ragflow_num_candidates
 from essearch.ragflow.conditions import condition_clauses
 from essearch.ragflow.expressions import expression_kind, order_fields
 from essearch.ragflow.mapping import vector_dims
 
 Fusion = Literal["ragflow", "weighted"]
-# Elasticsearch's ceiling for kNN `k` and `num_candidates`.
-KNN_CAP = 10_000
+KNN_CAP = MAX_NUM_CANDIDATES
 DEFAULT_VECTOR_WEIGHT = 0.5
 HIGHLIGHT_OPTIONS = {"fragment_size": 50, "number_of_fragments": 5}
 AGG_SIZE = 1_000_000
@@ -110,12 +110,12 @@ def knn_query(
     options = getattr(expr, "extra_options", None) or {}
     topn = int(getattr(expr, "topn", 10) or 10)
     k = min(max(topn, window, 1), KNN_CAP)
-    candidates = max(2 * k, int(options.get("num_candidates") or 0))
+    candidates = ragflow_num_candidates(k, int(options.get("num_candidates") or 0))
     knn: dict[str, Any] = {
         "field": expr.vector_column_name,
         "query_vector": query_vector(expr),
         "k": k,
-        "num_candidates": min(candidates, KNN_CAP),
+        "num_candidates": candidates,
     }
     if filters or must_not:
         structural: dict[str, Any] = {}

@@ -14,8 +14,9 @@ from typing import Any
 
 from elasticsearch import ApiError, ConflictError, Elasticsearch, NotFoundError
 
-from essearch.errors import CapabilityError, SearchError
+from essearch.errors import CapabilityError, SearchError, es_error_reason
 from essearch.es import Capabilities, make_client, probe
+from essearch.es.pit import pit_pages
 from essearch.ragflow import responses
 from essearch.ragflow.conditions import condition_query, with_dataset
 from essearch.ragflow.mapping import MAX_VECTOR_DIMS, index_body, vector_dims, vector_field_mapping
@@ -42,16 +43,6 @@ def _as_list(value: Any) -> list[str]:
 def _plain(value: Any) -> Any:
     """numpy arrays/scalars -> JSON-ready Python values."""
     return value.tolist() if hasattr(value, "tolist") else value
-
-
-def _reason(error: Any) -> str:
-    if isinstance(error, dict):
-        reason = error.get("reason") or error.get("type") or str(error)
-        caused = error.get("caused_by")
-        if isinstance(caused, dict) and caused.get("reason"):
-            reason = f"{reason}: {caused['reason']}"
-        return str(reason)
-    return str(error)
 
 
 class ESDocStore:
@@ -194,7 +185,7 @@ class ESDocStore:
                 )
                 known[name] = dims
             except ApiError as exc:
-                failed[name] = f"cannot map {name}: {_reason(exc.info.get('error', exc))}"
+                failed[name] = f"cannot map {name}: {es_error_reason(exc)}"
                 self._vectors.pop(index, None)
         return failed
 
@@ -281,48 +272,25 @@ class ESDocStore:
             for item in resp["items"]:
                 result = next(iter(item.values()))
                 if "error" in result:
-                    errors.append(f"{result.get('_id')}:{_reason(result['error'])}")
+                    errors.append(f"{result.get('_id')}:{es_error_reason(result['error'])}")
         return errors
-
-    def _open_pit(self, indices: list[str]) -> str:
-        return self.client.open_point_in_time(index=indices, keep_alive=PIT_KEEP_ALIVE)["id"]
-
-    def _close_pit(self, pit: str) -> None:
-        try:
-            self.client.close_point_in_time(id=pit)
-        except ApiError:
-            log.debug("closing point in time failed", exc_info=True)
 
     def _scan(
         self, indices: list[str], query: dict[str, Any], *, source: bool = False
     ) -> Iterator[dict[str, Any]]:
         """Every hit of `query` (point in time + search_after: no window limit)."""
-        pit = self._open_pit(indices)
-        try:
-            search_after = None
-            while True:
-                body: dict[str, Any] = {
-                    "query": query,
-                    "size": SCAN_BATCH,
-                    "sort": [{"_shard_doc": "asc"}],
-                    "pit": {"id": pit, "keep_alive": PIT_KEEP_ALIVE},
-                    "_source": {"exclude_vectors": False}
-                    if source and self._source_vectors_option
-                    else source,
-                    "seq_no_primary_term": source,
-                    "track_total_hits": False,
-                }
-                if search_after is not None:
-                    body["search_after"] = search_after
-                resp = self.client.search(body=body)
-                pit = resp.get("pit_id", pit)
-                page = resp["hits"]["hits"]
-                yield from page
-                if len(page) < SCAN_BATCH:
-                    return
-                search_after = page[-1]["sort"]
-        finally:
-            self._close_pit(pit)
+        body: dict[str, Any] = {
+            "query": query,
+            "size": SCAN_BATCH,
+            "sort": [{"_shard_doc": "asc"}],
+            "_source": {"exclude_vectors": False}
+            if source and self._source_vectors_option
+            else source,
+            "seq_no_primary_term": source,
+            "track_total_hits": False,
+        }
+        for response in pit_pages(self.client, indices, body, keep_alive=PIT_KEEP_ALIVE):
+            yield from response["hits"]["hits"]
 
     def _get_with_version(self, index: str, chunk_id: str) -> dict[str, Any] | None:
         params: dict[str, Any] = {}
@@ -355,7 +323,7 @@ class ESDocStore:
             else:
                 self._update_many(condition, new_value, index_name, kb)
         except NotFoundError as exc:
-            self.last_errors.append(f"{index_name}:{_reason(exc.info.get('error', exc))}")
+            self.last_errors.append(f"{index_name}:{es_error_reason(exc)}")
         except SearchError as exc:
             self.last_errors.append(str(exc))
         for error in self.last_errors:
@@ -404,7 +372,9 @@ class ESDocStore:
                 conflicts="proceed",
             )
             for failure in resp.get("failures", []):
-                self.last_errors.append(f"{failure.get('id')}:{_reason(failure.get('cause'))}")
+                self.last_errors.append(
+                    f"{failure.get('id')}:{es_error_reason(failure.get('cause'))}"
+                )
             if resp.get("version_conflicts"):
                 self.last_errors.append(
                     f"{index}:{resp['version_conflicts']} chunks skipped after version conflicts"
@@ -461,7 +431,9 @@ class ESDocStore:
                     index=index_name, query=query, refresh=True, conflicts="proceed"
                 )
                 for failure in resp.get("failures", []):
-                    self.last_errors.append(f"{failure.get('id')}:{_reason(failure.get('cause'))}")
+                    self.last_errors.append(
+                        f"{failure.get('id')}:{es_error_reason(failure.get('cause'))}"
+                    )
                 if resp.get("version_conflicts"):
                     self.last_errors.append(
                         f"{index_name}:{resp['version_conflicts']} chunks not deleted "
@@ -486,7 +458,9 @@ class ESDocStore:
                 if result.get("result") == "deleted":
                     deleted += 1
                 elif "error" in result:
-                    self.last_errors.append(f"{result.get('_id')}:{_reason(result['error'])}")
+                    self.last_errors.append(
+                        f"{result.get('_id')}:{es_error_reason(result['error'])}"
+                    )
         return deleted
 
     # -- reads -----------------------------------------------------------------------------------
@@ -572,47 +546,39 @@ class ESDocStore:
     ) -> dict[str, Any]:
         """from/size past the result window: skip with search_after, then read the page."""
         sort = [*(body.get("sort") or [{"_score": {"order": "desc"}}]), {"_shard_doc": "asc"}]
-        pit = self._open_pit(indices)
-        try:
-            base = {
-                k: v for k, v in body.items() if k not in ("sort", "aggs", "highlight", "_source")
-            }
-            base["sort"] = sort
-            first: dict[str, Any] | None = None
-            took, search_after, skipped = 0, None, 0
-            collected: list[dict[str, Any]] = []
-            while len(collected) < limit:
-                skipping = skipped < offset
-                wanted = offset - skipped if skipping else limit - len(collected)
-                request = {**base, "size": min(wanted, self.max_result_window)}
-                request["pit"] = {"id": pit, "keep_alive": PIT_KEEP_ALIVE}
-                request["track_total_hits"] = first is None
-                if first is None and "aggs" in body:
-                    request["aggs"] = body["aggs"]
-                if skipping:
-                    request["_source"] = False
-                else:
-                    for key in ("highlight", "_source"):
-                        if key in body:
-                            request[key] = body[key]
-                if search_after is not None:
-                    request["search_after"] = search_after
-                resp = self.client.search(body=request).body
-                if str(resp.get("timed_out", "")).lower() == "true":
-                    raise SearchError(f"search on {indices} timed out")
-                first = first or resp
-                took += int(resp.get("took", 0))
-                pit = resp.get("pit_id", pit)
-                page = resp["hits"]["hits"]
-                if skipping:
-                    skipped += len(page)
-                else:
-                    collected.extend(page)
-                if len(page) < request["size"] or not page:
-                    break
-                search_after = page[-1]["sort"]
-        finally:
-            self._close_pit(pit)
+        base = {k: v for k, v in body.items() if k not in ("sort", "aggs", "highlight", "_source")}
+        base["sort"] = sort
+        first: dict[str, Any] | None = None
+        took, skipped = 0, 0
+        collected: list[dict[str, Any]] = []
+
+        def next_page() -> dict[str, Any]:
+            skipping = skipped < offset
+            wanted = offset - skipped if skipping else limit - len(collected)
+            request = {**base, "size": min(wanted, self.max_result_window)}
+            request["track_total_hits"] = first is None
+            if first is None and "aggs" in body:
+                request["aggs"] = body["aggs"]
+            if skipping:
+                request["_source"] = False
+            else:
+                for key in ("highlight", "_source"):
+                    if key in body:
+                        request[key] = body[key]
+            return request
+
+        for resp in pit_pages(self.client, indices, next_page, keep_alive=PIT_KEEP_ALIVE):
+            if str(resp.get("timed_out", "")).lower() == "true":
+                raise SearchError(f"search on {indices} timed out")
+            first = first or resp
+            took += int(resp.get("took", 0))
+            page = resp["hits"]["hits"]
+            if skipped < offset:
+                skipped += len(page)
+            else:
+                collected.extend(page)
+            if len(collected) >= limit:
+                break
         assert first is not None
         result: dict[str, Any] = {
             "took": took,

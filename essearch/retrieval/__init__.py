@@ -4,12 +4,58 @@
 send the same bodies and return the same results.
 """
 
-from essearch.retrieval.aio import AsyncSearchClient
-from essearch.retrieval.filters import F, Filter, compile_filter, parse_expression, parse_filters
-from essearch.retrieval.params import FUSIONS, MODES, SearchParams
-from essearch.retrieval.results import Explain, Hit, LegScore, SearchResult, Timings
-from essearch.retrieval.strategies import AUTO_FALLBACK, STRATEGIES
-from essearch.retrieval.sync import SearchClient
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+# Names load on first use, so importing a submodule (or the CLI) stays cheap.
+_LAZY = {
+    "AsyncSearchClient": "essearch.retrieval.aio",
+    "F": "essearch.retrieval.filters",
+    "Filter": "essearch.retrieval.filters",
+    "compile_filter": "essearch.retrieval.filters",
+    "parse_expression": "essearch.retrieval.filters",
+    "parse_filters": "essearch.retrieval.filters",
+    "FUSIONS": "essearch.retrieval.names",
+    "MODES": "essearch.retrieval.names",
+    "SearchParams": "essearch.retrieval.params",
+    "Explain": "essearch.retrieval.results",
+    "Hit": "essearch.retrieval.results",
+    "LegScore": "essearch.retrieval.results",
+    "SearchResult": "essearch.retrieval.results",
+    "Timings": "essearch.retrieval.results",
+    "AUTO_FALLBACK": "essearch.retrieval.strategies",
+    "STRATEGIES": "essearch.retrieval.strategies",
+    "SearchClient": "essearch.retrieval.sync",
+}
+
+if TYPE_CHECKING:
+    from essearch.retrieval.aio import AsyncSearchClient
+    from essearch.retrieval.filters import (
+        F,
+        Filter,
+        compile_filter,
+        parse_expression,
+        parse_filters,
+    )
+    from essearch.retrieval.names import FUSIONS, MODES
+    from essearch.retrieval.params import SearchParams
+    from essearch.retrieval.results import Explain, Hit, LegScore, SearchResult, Timings
+    from essearch.retrieval.strategies import AUTO_FALLBACK, STRATEGIES
+    from essearch.retrieval.sync import SearchClient
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    if name == "schema":
+        return importlib.import_module(module)
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
 
 __all__ = [
     "AUTO_FALLBACK",

@@ -18,10 +18,10 @@ from typing import Any
 from elasticsearch import ApiError, Elasticsearch, NotFoundError
 
 from essearch.embedders.base import EmbedderInfo
-from essearch.errors import CapabilityError, ModelMismatchError, SearchError
+from essearch.errors import CapabilityError, ModelMismatchError, SearchError, es_error_reason
 from essearch.es.capabilities import Capabilities, probe
 from essearch.index import schema
-from essearch.index.guard import check_model, model_from_mapping
+from essearch.index.guard import check_mapping_response
 from essearch.rerank.base import Candidate, Reranker
 from essearch.retrieval import queries as q
 from essearch.retrieval.params import SearchParams
@@ -154,26 +154,6 @@ class CoreState:
 
 
 # -- model guard -----------------------------------------------------------------------------
-def check_mapping(
-    mapping_response: dict[str, Any], configured: EmbedderInfo, vector_len: int
-) -> None:
-    """Every physical index behind the alias must record this embedder and have matching dims."""
-    for physical, entry in mapping_response.items():
-        mappings = entry.get("mappings") or {}
-        vector = (mappings.get("properties") or {}).get(schema.VECTOR_FIELD)
-        if vector is None:
-            raise SearchError(
-                f"index {physical!r} has no `{schema.VECTOR_FIELD}` field; kNN search needs one"
-            )
-        dims = vector.get("dims")
-        if dims is not None and dims != vector_len:
-            raise ModelMismatchError(
-                f"index {physical!r} holds {dims}-dim vectors but the embedder "
-                f"{configured.model!r} produced a {vector_len}-dim query vector"
-            )
-        check_model(configured, model_from_mapping(mappings), physical)
-
-
 def _guard(state: CoreState, info: EmbedderInfo, vector_len: int) -> Generator[Op, Any, None]:
     now = time.monotonic()
     if now - state.guarded.get(state.index, -1e9) < GUARD_TTL_S:
@@ -182,21 +162,32 @@ def _guard(state: CoreState, info: EmbedderInfo, vector_len: int) -> Generator[O
         mapping = yield MappingOp(state.index)
     except NotFoundError:
         raise SearchError(f"index {state.index!r} not found") from None
-    check_mapping(mapping, info, vector_len)
+    check_mapping_response(info, mapping, query_vector_len=vector_len)
     state.guarded[state.index] = now
 
 
 # -- sending --------------------------------------------------------------------------------
 def api_error_message(exc: ApiError) -> str:
-    body = exc.body if isinstance(exc.body, dict) else {}
-    err = body.get("error", {}) if isinstance(body, dict) else {}
-    if isinstance(err, dict):
-        causes = err.get("root_cause") or [err]
-        reason = "; ".join(f"{c.get('type')}: {c.get('reason')}" for c in causes if c)
-        if err.get("caused_by", {}).get("reason") and "caused_by" not in reason:
-            reason += f" (caused by: {err['caused_by']['reason']})"
-        return f"HTTP {exc.status_code} {reason}"
-    return f"HTTP {exc.status_code} {exc}"
+    """`HTTP <status> <what Elasticsearch said>`."""
+    return f"HTTP {exc.status_code} {es_error_reason(exc)}"
+
+
+def search_error(index: str, exc: ApiError, what: str = "search") -> SearchError:
+    """How an `ApiError` of a search leaves the core: a SearchError naming the index and the
+    server's reason."""
+    if isinstance(exc, NotFoundError):
+        return SearchError(f"index {index!r} not found")
+    return SearchError(f"{what} on {index!r} failed: {api_error_message(exc)}")
+
+
+def _send_checked(
+    index: str, bodies: list[dict[str, Any]], what: str = "search"
+) -> Generator[Op, Any, tuple[list[dict[str, Any]], float, float]]:
+    """`_send`, its ApiErrors turned into SearchError (for requests with no fallback left)."""
+    try:
+        return (yield from _send(index, bodies))
+    except ApiError as exc:
+        raise search_error(index, exc, what) from None
 
 
 class _ItemError(ApiError):
@@ -286,13 +277,9 @@ def search_flow(state: CoreState, params: SearchParams) -> Generator[Op, Any, Se
             strategy = fallback_for(strategy)
             notes.append(f"auto: server refused fusion ({detail}); using {strategy.name}")
             bodies = strategy.bodies(params, vector, caps)
-            responses, took, roundtrip = yield from _send(state.index, bodies)
-        elif isinstance(exc, NotFoundError):
-            raise SearchError(f"index {state.index!r} not found") from None
+            responses, took, roundtrip = yield from _send_checked(state.index, bodies)
         else:
-            raise SearchError(
-                f"search on {state.index!r} failed: {api_error_message(exc)}"
-            ) from None
+            raise search_error(state.index, exc) from None
 
     hits, total, fusion_ms = strategy.combine(params, responses)
     rerank_ms = 0.0
@@ -303,15 +290,23 @@ def search_flow(state: CoreState, params: SearchParams) -> Generator[Op, Any, Se
         params = page
     highlight_body = strategy.page_highlight_body(params, hits)
     if highlight_body is not None:
-        (highlighted,), more_took, more_roundtrip = yield from _send(state.index, [highlight_body])
+        (highlighted,), more_took, more_roundtrip = yield from _send_checked(
+            state.index, [highlight_body], "highlighting"
+        )
         fragments = {raw["_id"]: raw.get("highlight", {}) for raw in highlighted["hits"]["hits"]}
         for hit in hits:
             hit.highlights = fragments.get(hit.id, {})
         bodies = [*bodies, highlight_body]
         took += more_took
         roundtrip += more_roundtrip
+    matches = total if strategy.total_counts_matches else None
     result = SearchResult(
-        query=params.query, mode=params.mode, strategy=strategy.name, total=total, hits=hits
+        query=params.query,
+        mode=params.mode,
+        strategy=strategy.name,
+        total=matches,
+        candidates=None if strategy.total_counts_matches else total,
+        hits=hits,
     )
     if params.explain:
         result.explain = Explain(
@@ -408,15 +403,18 @@ def similar_flow(
 
 
 # -- deep listing (search_after + point in time) ---------------------------------------------
-def scan_query(params: SearchParams) -> tuple[dict[str, Any], bool]:
-    """The query of a deep listing and whether it sorts by score; BM25/filter only."""
+def scan_body(params: SearchParams, page_size: int) -> dict[str, Any]:
+    """A page of a deep listing (the PIT pager adds the PIT and `search_after`); BM25/filter
+    only, by score when there is text."""
     if params.mode != "bm25":
         raise SearchError(
             f"scan() lists BM25/filtered results only; mode {params.mode!r} is kNN-based and "
             f"limited to the top {q.MAX_NUM_CANDIDATES:,}"
         )
     text = params.text_clause()
-    return q.filtered(text, params.filter), text is not None
+    return q.pit_page_body(
+        q.filtered(text, params.filter), size=page_size, by_score=text is not None
+    )
 
 
 def scan_hits(response: dict[str, Any], rank_offset: int) -> list[Hit]:

@@ -5,21 +5,22 @@ Same methods as `SearchClient`, awaited; the decisions live in `_core`, so resul
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Generator
-from typing import Any
+from typing import Any, Unpack
 
 from elastic_transport import HttpxAsyncHttpNode
-from elasticsearch import ApiError, AsyncElasticsearch, NotFoundError
+from elasticsearch import ApiError, AsyncElasticsearch
 
-from essearch.embedders.base import Embedder
-from essearch.errors import SearchError
+from essearch.embedders.base import EmbedderInfo
 from essearch.es.capabilities import Capabilities, probe_async
 from essearch.es.client import client_kwargs, make_async_client
+from essearch.es.pit import apit_pages
 from essearch.rerank.base import Reranker
 from essearch.retrieval import _core
-from essearch.retrieval import queries as q
+from essearch.retrieval._base import BaseSearchClient
 from essearch.retrieval.filters import FilterLike, compile_filter
-from essearch.retrieval.params import SearchParams
+from essearch.retrieval.params import ModeOptions, SearchOptions, SearchParams
 from essearch.retrieval.results import Hit, SearchResult
 from essearch.settings import Settings
 
@@ -34,42 +35,14 @@ def _async_client(settings: Settings) -> AsyncElasticsearch:
         return AsyncElasticsearch(**client_kwargs(settings.es), node_class=HttpxAsyncHttpNode)
 
 
-class AsyncSearchClient:
-    """BM25 / kNN / hybrid search over `settings.index.name` (the read alias).
+class AsyncSearchClient(BaseSearchClient[AsyncElasticsearch]):
+    __doc__ = BaseSearchClient.__doc__
 
-    One Elasticsearch client (one connection pool) per SearchClient; pass `client=` to share one.
-    The embedder is created on the first kNN/hybrid search unless passed in.
-    """
+    _new_client = staticmethod(_async_client)
 
-    def __init__(
-        self,
-        settings: Settings | None = None,
-        *,
-        client: AsyncElasticsearch | None = None,
-        embedder: Embedder | None = None,
-        reranker: Reranker | None = None,
-        capabilities: Capabilities | None = None,
-        index: str | None = None,
-        cache_size: int = _core.DEFAULT_CACHE_SIZE,
-    ) -> None:
-        if settings is None:
-            from essearch.settings import load_settings
-
-            settings = load_settings()
-        self.settings = settings
-        self._owns_client = client is None
-        self.client = client if client is not None else _async_client(settings)
-        self._owns_embedder = embedder is None
-        self._embedder = embedder
-        self._owns_reranker = reranker is None
-        self._reranker = reranker
-        self.state = _core.CoreState(
-            index=index or settings.index.name,
-            rescore_oversample=settings.index.rescore_oversample,
-            rerank_top_n=settings.rerank.top_n,
-            caps=capabilities,
-            cache=_core.LRUCache(cache_size),
-        )
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._embedder_info: EmbedderInfo | None = None
 
     # -- lifecycle ------------------------------------------------------------------------------
     async def __aenter__(self) -> AsyncSearchClient:
@@ -79,12 +52,13 @@ class AsyncSearchClient:
         await self.close()
 
     async def close(self) -> None:
-        if self._owns_client:
-            await self.client.close()
-        if self._owns_embedder and self._embedder is not None:
-            await self._embedder.aclose()
-        if self._owns_reranker and self._reranker is not None:
-            self._reranker.close()
+        client, embedder, reranker = self._owned()
+        if client is not None:
+            await client.close()
+        if embedder is not None:
+            await embedder.aclose()
+        if reranker is not None:
+            reranker.close()
 
     @property
     def reranker(self) -> Reranker:
@@ -97,24 +71,21 @@ class AsyncSearchClient:
             )
         return self._reranker
 
-    @property
-    def embedder(self) -> Embedder:
-        if self._embedder is None:
-            from essearch.embedders import create_embedder
-
-            self._embedder = create_embedder(self.settings.embedder)
-        return self._embedder
-
     async def capabilities(self) -> Capabilities:
+        """What the cluster can do (probed once, then remembered)."""
         if self.state.caps is None:
             self.state.caps = await probe_async(self.client)
         return self.state.caps
 
     # -- searching ----------------------------------------------------------------------------
     async def search(
-        self, query: str | None = None, *, filter: FilterLike = None, **options: Any
+        self,
+        query: str | None = None,
+        *,
+        filter: FilterLike = None,
+        **options: Unpack[SearchOptions],
     ) -> SearchResult:
-        """Search; options are `SearchParams` fields (mode, fusion, k, from_, knn_weight, ...)."""
+        """Search; the options are `SearchParams` fields (mode, fusion, k, from_, knn_weight...)."""
         params = SearchParams.make(query, filter=filter, **options)
         return await self._drive(_core.search_flow(self.state, params))
 
@@ -126,13 +97,13 @@ class AsyncSearchClient:
         flow = _core.similar_flow(self.state, doc_id, k=k, filter=compile_filter(filter))
         return await self._drive(flow)
 
-    async def bm25(self, query: str, **options: Any) -> SearchResult:
+    async def bm25(self, query: str, **options: Unpack[ModeOptions]) -> SearchResult:
         return await self.search(query, mode="bm25", **options)
 
-    async def knn(self, query: str, **options: Any) -> SearchResult:
+    async def knn(self, query: str, **options: Unpack[ModeOptions]) -> SearchResult:
         return await self.search(query, mode="knn", **options)
 
-    async def hybrid(self, query: str, **options: Any) -> SearchResult:
+    async def hybrid(self, query: str, **options: Unpack[ModeOptions]) -> SearchResult:
         return await self.search(query, mode="hybrid", **options)
 
     async def scan(
@@ -143,44 +114,22 @@ class AsyncSearchClient:
         mode: str = "bm25",
         page_size: int = 1000,
         keep_alive: str = "1m",
-        **options: Any,
+        **options: Unpack[ModeOptions],
     ) -> AsyncIterator[Hit]:
         """Every BM25/filtered hit, best first, via point in time + search_after (no 10k limit)."""
-        params = SearchParams.make(query, filter=filter, mode=mode, **options)
-        body_query, by_score = _core.scan_query(params)
-        try:
-            opened = await self.client.open_point_in_time(
-                index=self.state.index, keep_alive=keep_alive
-            )
-            pit_id = opened.body["id"]
-        except NotFoundError:
-            raise SearchError(f"index {self.state.index!r} not found") from None
-        search_after: list[Any] | None = None
+        body = self._scan_body(query, filter, mode, page_size, options)
         rank = 0
+        pages = apit_pages(self.client, self.state.index, body, keep_alive=keep_alive)
         try:
-            while True:
-                body = q.pit_page_body(
-                    body_query,
-                    pit_id=pit_id,
-                    keep_alive=keep_alive,
-                    size=page_size,
-                    search_after=search_after,
-                    by_score=by_score,
-                )
-                try:
-                    response = (await self.client.search(body=body)).body
-                except ApiError as exc:
-                    raise SearchError(f"scan failed: {_core.api_error_message(exc)}") from None
-                pit_id = response.get("pit_id", pit_id)
+            async for response in pages:
                 hits = _core.scan_hits(response, rank)
-                if not hits:
-                    return
+                rank += len(hits)
                 for hit in hits:
                     yield hit
-                rank += len(hits)
-                search_after = response["hits"]["hits"][-1]["sort"]
+        except ApiError as exc:
+            raise self._scan_error(exc) from None
         finally:
-            await self.client.options(ignore_status=404).close_point_in_time(id=pit_id)
+            await pages.aclose()
 
     # -- the I/O layer --------------------------------------------------------------------------
     async def _perform(self, op: _core.Op) -> Any:
@@ -191,7 +140,10 @@ class AsyncSearchClient:
         if isinstance(op, _core.EmbedOp):
             return await self.embedder.aembed_query(op.text)
         if isinstance(op, _core.EmbedderInfoOp):
-            return self.embedder.info
+            if self._embedder_info is None:
+                # creating the embedder and probing its dims block: not on the event loop
+                self._embedder_info = await asyncio.to_thread(lambda: self.embedder.info)
+            return self._embedder_info
         if isinstance(op, _core.MappingOp):
             return (await self.client.indices.get_mapping(index=op.index)).body
         if isinstance(op, _core.ProbeOp):

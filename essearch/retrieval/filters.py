@@ -344,6 +344,11 @@ def parse_expression(text: str) -> Filter:
         field, op, raw = match["field"], match["op"], _unquote(match["value"])
         if raw == "":
             raise SearchError(f"filter {text!r}: no value after `{op}`")
+        if raw[0] in "<>=!" and match["value"][:1] == raw[:1]:  # `year>>2020`, `a==>b`
+            raise SearchError(
+                f"filter {text!r}: the value {raw!r} starts with an operator; "
+                f"write one of =, !=, >, >=, <, <= (e.g. `{field}{op}{raw.lstrip('<>=!')}`)"
+            )
         if op in ("=", "=="):
             return Eq(field, raw)
         if op == "!=":

@@ -2,18 +2,49 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any, Literal, TypedDict
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from essearch.errors import SearchError
 from essearch.retrieval import queries as q
 from essearch.retrieval.filters import FilterLike, compile_filter
+from essearch.retrieval.names import FUSIONS as FUSIONS
+from essearch.retrieval.names import MODES as MODES
+from essearch.retrieval.names import Fusion, Mode
 
-Mode = Literal["bm25", "knn", "hybrid"]
-Fusion = Literal["auto", "rrf", "linear", "weighted", "client-rrf", "client-linear"]
-MODES: tuple[str, ...] = ("bm25", "knn", "hybrid")
-FUSIONS: tuple[str, ...] = ("auto", "rrf", "linear", "weighted", "client-rrf", "client-linear")
+
+class ModeOptions(TypedDict, total=False):
+    """The keyword options of `bm25()` / `knn()` / `hybrid()`: `SearchParams` fields but the mode
+    (written out so an IDE lists them; a test keeps them equal to the model's fields)."""
+
+    fusion: Fusion
+    k: int
+    from_: int
+    fields: tuple[str, ...] | list[str]
+    operator: Literal["or", "and"]
+    minimum_should_match: str | int | None
+    multi_match_type: str
+    tie_breaker: float | None
+    lucene_syntax: bool
+    num_candidates: int | None
+    similarity: float | None
+    oversample: float | None
+    knn_weight: float
+    rank_constant: int
+    rank_window_size: int | None
+    rrf_weights: tuple[float, float] | None
+    rerank: bool
+    rerank_top_n: int | None
+    highlight: bool
+    collapse: bool
+    explain: bool
+
+
+class SearchOptions(ModeOptions, total=False):
+    """The keyword options of `search()`."""
+
+    mode: Mode
 
 
 class SearchParams(BaseModel):

@@ -11,6 +11,8 @@ from collections.abc import Sequence
 from typing import Any
 
 from essearch.errors import SearchError
+from essearch.es.knn import MAX_NUM_CANDIDATES as MAX_NUM_CANDIDATES
+from essearch.es.knn import default_num_candidates as default_num_candidates
 from essearch.index import schema
 
 #: BM25 fields, scored as one combined field (BM25F: `combined_fields`), as if title and text
@@ -21,8 +23,7 @@ DEFAULT_BM25_FIELDS: tuple[str, ...] = (schema.TITLE_FIELD, schema.TEXT_FIELD)
 DEFAULT_MULTI_MATCH_TYPE = "combined_fields"
 #: Used by `best_fields` / `most_fields` only.
 DEFAULT_TIE_BREAKER = 0.3
-#: Hard limits of Elasticsearch: num_candidates and the result window.
-MAX_NUM_CANDIDATES = 10_000
+#: Elasticsearch's result window (its num_candidates limit is `MAX_NUM_CANDIDATES`).
 MAX_RESULT_WINDOW = 10_000
 #: The server's RRF defaults, used by the client-side RRF too so both rank the same way.
 RRF_RANK_CONSTANT = 60
@@ -40,16 +41,6 @@ HIGHLIGHT_IN_LEG_MAX_WINDOW = 30
 DEFAULT_KNN_WEIGHT = 0.6
 #: Fields returned per hit: vectors are never shipped back.
 SOURCE_EXCLUDES: tuple[str, ...] = (schema.VECTOR_FIELD,)
-
-
-def default_num_candidates(k: int) -> int:
-    """max(10·k, 100), capped at 10,000 and never below k (ES rejects num_candidates < k)."""
-    if k > MAX_NUM_CANDIDATES:
-        raise SearchError(
-            f"kNN k={k} is above Elasticsearch's limit of {MAX_NUM_CANDIDATES:,} "
-            "(num_candidates cannot exceed it); narrow the query with a filter instead"
-        )
-    return max(k, min(max(k * 10, 100), MAX_NUM_CANDIDATES))
 
 
 def check_num_candidates(k: int, num_candidates: int | None) -> int:
@@ -356,26 +347,16 @@ def linear_retriever_body(
     return body
 
 
-def pit_page_body(
-    query: dict[str, Any],
-    *,
-    pit_id: str,
-    keep_alive: str,
-    size: int,
-    search_after: list[Any] | None,
-    by_score: bool,
-) -> dict[str, Any]:
-    """One page of a point-in-time listing, sorted by score (when there is text) then doc order."""
+def pit_page_body(query: dict[str, Any], *, size: int, by_score: bool) -> dict[str, Any]:
+    """One page of a point-in-time listing, sorted by score (when there is text) then doc order
+    (`essearch.es.pit` adds the PIT and `search_after`)."""
     sort: list[Any] = [{"_score": "desc"}] if by_score else []
     sort.append({"_shard_doc": "asc"})
     body: dict[str, Any] = {
         "size": size,
         "query": query,
-        "pit": {"id": pit_id, "keep_alive": keep_alive},
         "sort": sort,
         "_source": {"excludes": list(SOURCE_EXCLUDES)},
         "track_total_hits": False,
     }
-    if search_after is not None:
-        body["search_after"] = search_after
     return body

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+from functools import lru_cache
 from typing import Any
 
 from pydantic import BaseModel, Field
@@ -43,12 +45,47 @@ class Hit(BaseModel):
         return self.source.get(schema.METADATA_FIELD) or {}
 
     def snippet(self, length: int = 160) -> str:
-        """The first highlight fragment, else the start of the text."""
+        """The first highlight fragment (its `<em>` marks kept), else the start of the text;
+        as plain text: Markdown syntax (headings, emphasis, links, code fences) is removed."""
         for field in (schema.TEXT_FIELD, schema.TITLE_FIELD):
             if self.highlights.get(field):
-                return self.highlights[field][0]
-        text = (self.text or "").replace("\n", " ")
+                return plain_text(self.highlights[field][0])
+        text = plain_text(self.text or "")
         return text if len(text) <= length else text[: length - 1] + "…"
+
+
+_HIGHLIGHT_TAG = re.compile(r"</?em>")
+
+
+@lru_cache(maxsize=1)
+def _markdown_parser() -> Any:
+    from markdown_it import MarkdownIt
+
+    return MarkdownIt("commonmark").enable("table").enable("strikethrough")
+
+
+def plain_text(markdown: str) -> str:
+    """The readable text of a Markdown fragment on one line; highlight `<em>` tags survive.
+
+    Parsed with markdown-it (a fragment may start mid-sentence or mid-list, which a parser
+    handles better than patterns), then the text of every inline and code token is joined.
+    """
+    if not markdown:
+        return ""
+    parts: list[str] = []
+    for token in _markdown_parser().parse(markdown):
+        if token.type in ("code_block", "fence"):
+            parts.append(token.content)
+        for child in token.children or ():
+            if child.type in ("text", "code_inline"):
+                parts.append(child.content)
+            elif child.type in ("softbreak", "hardbreak"):
+                parts.append(" ")
+            elif child.type == "html_inline" and _HIGHLIGHT_TAG.fullmatch(child.content):
+                parts.append(child.content)  # other inline HTML tags are dropped
+        if token.type.endswith("_close") and token.block:
+            parts.append(" ")
+    return " ".join("".join(parts).split())
 
 
 class Timings(BaseModel):
@@ -73,7 +110,8 @@ class SearchResult(BaseModel):
     query: str | None
     mode: str
     strategy: str
-    total: int | None = None
+    total: int | None = None  # matching documents, when the search counts them (BM25)
+    candidates: int | None = None  # hits the ranking chose from (fused union, kNN neighbours)
     hits: list[Hit]
     explain: Explain | None = None
 

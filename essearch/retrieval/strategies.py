@@ -148,10 +148,14 @@ class Strategy:
         return None
 
     leg: str | None = None
+    # True when the response's hits.total counts documents matching the query (BM25); else it
+    # is the size of the set the ranking chose from (kNN neighbours, fused candidates).
+    total_counts_matches = False
 
 
 class Bm25(Strategy):
     name = "bm25"
+    total_counts_matches = True
     mode = "bm25"
     needs_vector = False
     leg = "bm25"

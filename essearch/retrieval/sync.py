@@ -3,59 +3,28 @@
 from __future__ import annotations
 
 from collections.abc import Generator, Iterator
-from typing import Any
+from typing import Any, Unpack
 
-from elasticsearch import ApiError, Elasticsearch, NotFoundError
+from elasticsearch import ApiError, Elasticsearch
 
-from essearch.embedders.base import Embedder
-from essearch.errors import SearchError
 from essearch.es.capabilities import Capabilities, probe
 from essearch.es.client import make_client
+from essearch.es.pit import pit_pages
 from essearch.rerank.base import Reranker
 from essearch.retrieval import _core
-from essearch.retrieval import queries as q
+from essearch.retrieval._base import BaseSearchClient
 from essearch.retrieval.filters import FilterLike, compile_filter
-from essearch.retrieval.params import SearchParams
+from essearch.retrieval.params import ModeOptions, SearchOptions, SearchParams
 from essearch.retrieval.results import Hit, SearchResult
 from essearch.settings import Settings
 
 
-class SearchClient:
-    """BM25 / kNN / hybrid search over `settings.index.name` (the read alias).
+class SearchClient(BaseSearchClient[Elasticsearch]):
+    __doc__ = BaseSearchClient.__doc__
 
-    One Elasticsearch client (one connection pool) per SearchClient; pass `client=` to share one.
-    The embedder is created on the first kNN/hybrid search unless passed in.
-    """
-
-    def __init__(
-        self,
-        settings: Settings | None = None,
-        *,
-        client: Elasticsearch | None = None,
-        embedder: Embedder | None = None,
-        reranker: Reranker | None = None,
-        capabilities: Capabilities | None = None,
-        index: str | None = None,
-        cache_size: int = _core.DEFAULT_CACHE_SIZE,
-    ) -> None:
-        if settings is None:
-            from essearch.settings import load_settings
-
-            settings = load_settings()
-        self.settings = settings
-        self._owns_client = client is None
-        self.client = client if client is not None else make_client(settings)
-        self._owns_embedder = embedder is None
-        self._embedder = embedder
-        self._owns_reranker = reranker is None
-        self._reranker = reranker
-        self.state = _core.CoreState(
-            index=index or settings.index.name,
-            rescore_oversample=settings.index.rescore_oversample,
-            rerank_top_n=settings.rerank.top_n,
-            caps=capabilities,
-            cache=_core.LRUCache(cache_size),
-        )
+    @staticmethod
+    def _new_client(settings: Settings) -> Elasticsearch:
+        return make_client(settings)
 
     # -- lifecycle ------------------------------------------------------------------------------
     def __enter__(self) -> SearchClient:
@@ -65,12 +34,13 @@ class SearchClient:
         self.close()
 
     def close(self) -> None:
-        if self._owns_client:
-            self.client.close()
-        if self._owns_embedder and self._embedder is not None:
-            self._embedder.close()
-        if self._owns_reranker and self._reranker is not None:
-            self._reranker.close()
+        client, embedder, reranker = self._owned()
+        if client is not None:
+            client.close()
+        if embedder is not None:
+            embedder.close()
+        if reranker is not None:
+            reranker.close()
 
     @property
     def reranker(self) -> Reranker:
@@ -79,25 +49,21 @@ class SearchClient:
             self._reranker = _core.create_reranker_for(self.settings, self.client, self.state.index)
         return self._reranker
 
-    @property
-    def embedder(self) -> Embedder:
-        if self._embedder is None:
-            from essearch.embedders import create_embedder
-
-            self._embedder = create_embedder(self.settings.embedder)
-        return self._embedder
-
-    @property
     def capabilities(self) -> Capabilities:
+        """What the cluster can do (probed once, then remembered)."""
         if self.state.caps is None:
             self.state.caps = probe(self.client)
         return self.state.caps
 
     # -- searching ----------------------------------------------------------------------------
     def search(
-        self, query: str | None = None, *, filter: FilterLike = None, **options: Any
+        self,
+        query: str | None = None,
+        *,
+        filter: FilterLike = None,
+        **options: Unpack[SearchOptions],
     ) -> SearchResult:
-        """Search; options are `SearchParams` fields (mode, fusion, k, from_, knn_weight, ...)."""
+        """Search; the options are `SearchParams` fields (mode, fusion, k, from_, knn_weight...)."""
         params = SearchParams.make(query, filter=filter, **options)
         return self._drive(_core.search_flow(self.state, params))
 
@@ -107,13 +73,13 @@ class SearchClient:
         flow = _core.similar_flow(self.state, doc_id, k=k, filter=compile_filter(filter))
         return self._drive(flow)
 
-    def bm25(self, query: str, **options: Any) -> SearchResult:
+    def bm25(self, query: str, **options: Unpack[ModeOptions]) -> SearchResult:
         return self.search(query, mode="bm25", **options)
 
-    def knn(self, query: str, **options: Any) -> SearchResult:
+    def knn(self, query: str, **options: Unpack[ModeOptions]) -> SearchResult:
         return self.search(query, mode="knn", **options)
 
-    def hybrid(self, query: str, **options: Any) -> SearchResult:
+    def hybrid(self, query: str, **options: Unpack[ModeOptions]) -> SearchResult:
         return self.search(query, mode="hybrid", **options)
 
     def scan(
@@ -124,42 +90,18 @@ class SearchClient:
         mode: str = "bm25",
         page_size: int = 1000,
         keep_alive: str = "1m",
-        **options: Any,
+        **options: Unpack[ModeOptions],
     ) -> Iterator[Hit]:
         """Every BM25/filtered hit, best first, via point in time + search_after (no 10k limit)."""
-        params = SearchParams.make(query, filter=filter, mode=mode, **options)
-        body_query, by_score = _core.scan_query(params)
-        try:
-            pit_id = self.client.open_point_in_time(
-                index=self.state.index, keep_alive=keep_alive
-            ).body["id"]
-        except NotFoundError:
-            raise SearchError(f"index {self.state.index!r} not found") from None
-        search_after: list[Any] | None = None
+        body = self._scan_body(query, filter, mode, page_size, options)
         rank = 0
         try:
-            while True:
-                body = q.pit_page_body(
-                    body_query,
-                    pit_id=pit_id,
-                    keep_alive=keep_alive,
-                    size=page_size,
-                    search_after=search_after,
-                    by_score=by_score,
-                )
-                try:
-                    response = self.client.search(body=body).body
-                except ApiError as exc:
-                    raise SearchError(f"scan failed: {_core.api_error_message(exc)}") from None
-                pit_id = response.get("pit_id", pit_id)
+            for response in pit_pages(self.client, self.state.index, body, keep_alive=keep_alive):
                 hits = _core.scan_hits(response, rank)
-                if not hits:
-                    return
-                yield from hits
                 rank += len(hits)
-                search_after = response["hits"]["hits"][-1]["sort"]
-        finally:
-            self.client.options(ignore_status=404).close_point_in_time(id=pit_id)
+                yield from hits
+        except ApiError as exc:
+            raise self._scan_error(exc) from None
 
     # -- the I/O layer --------------------------------------------------------------------------
     def _perform(self, op: _core.Op) -> Any:
