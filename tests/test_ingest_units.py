@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+from datetime import datetime
 from pathlib import Path
 
 import pytest
@@ -188,12 +189,16 @@ def test_existing_chunks_query_body() -> None:
 
 # -- failures -----------------------------------------------------------------------------------
 def test_dead_letter_writes_one_json_line_per_failure(tmp_path: Path) -> None:
-    dead = DeadLetter(tmp_path / "dl" / "dead.jsonl")
+    dead = DeadLetter(tmp_path / "dl" / "dead.jsonl", run_id="run-1")
     dead.add(Failure("load", "bad", source="f.jsonl:3"))
     dead.add(Failure("index", "boom", id="d::0::ab", doc_id="d", status=400))
     dead.close()
+    DeadLetter(tmp_path / "dl" / "dead.jsonl").add(Failure("load", "again", source="g.csv:2"))
     lines = [json.loads(x) for x in (tmp_path / "dl" / "dead.jsonl").read_text().splitlines()]
-    assert lines[0] == {"stage": "load", "reason": "bad", "source": "f.jsonl:3"}
+    at = lines[0].pop("at")
+    assert lines[0] == {"run_id": "run-1", "stage": "load", "reason": "bad", "source": "f.jsonl:3"}
+    assert datetime.fromisoformat(at).tzinfo is not None
+    assert lines[2]["run_id"] != "run-1" and lines[2]["reason"] == "again"
     assert lines[1]["status"] == 400 and dead.counts == {"load": 1, "index": 1}
     error = {"type": "x", "reason": "y", "caused_by": {"type": "z", "reason": "w"}}
     assert describe_bulk_error(error) == "x: y (caused by z: w)"

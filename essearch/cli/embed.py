@@ -95,25 +95,12 @@ def _report_cache(embedder: Any) -> None:
 
 # -- reading and writing datasets -----------------------------------------------------------
 def read_records(path: Path, text_field: str) -> Iterator[tuple[int, dict[str, Any] | None, str]]:
-    """(line number, record or None, problem) for each line of a .jsonl or row of a .csv."""
-    if path.suffix.lower() == ".csv":
-        with path.open(newline="", encoding="utf-8") as handle:
-            for line, row in enumerate(csv.DictReader(handle), start=2):
-                yield line, dict(row), ""
-        return
-    with path.open(encoding="utf-8") as handle:
-        for line, raw in enumerate(handle, start=1):
-            if not raw.strip():
-                continue
-            try:
-                record = json.loads(raw)
-            except json.JSONDecodeError as exc:
-                yield line, None, f"invalid JSON ({exc.msg})"
-                continue
-            if not isinstance(record, dict):
-                yield line, None, "not a JSON object"
-                continue
-            yield line, record, ""
+    """(line number, record or None, problem) for each line of a .jsonl, row of a .csv or
+    .parquet (the one record reader, `essearch.ingest.records`)."""
+    from essearch.ingest.records import read_records as read
+
+    for raw in read(path):
+        yield raw.line, raw.record, raw.problem
 
 
 def load_dataset(

@@ -2,8 +2,14 @@
 
 from __future__ import annotations
 
+import os
+import signal
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from types import FrameType
+from typing import TYPE_CHECKING
 
 import click
 
@@ -17,7 +23,36 @@ from essearch.cli._common import (
     safe,
 )
 
-FORMATS = ["jsonl", "csv", "text", "markdown"]
+if TYPE_CHECKING:
+    from essearch.embedders.base import Embedder
+
+FORMATS = [
+    "jsonl", "csv", "parquet", "text", "markdown", "html", "pdf", "docx", "pptx", "xlsx"
+]  # fmt: skip
+
+
+@contextmanager
+def stop_on_sigterm() -> Iterator[None]:
+    """SIGTERM stops the run like Ctrl-C: what was embedded is flushed, the exit code is 130."""
+
+    def interrupt(signum: int, frame: FrameType | None) -> None:
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def exit_now(code: int) -> None:
+    """End the process with `code` at once, after flushing. After Ctrl-C or SIGTERM a native
+    thread of torch/tokenizers is still running or still joinable, and interpreter finalisation
+    then aborts the process ("terminate called without an active exception", status 134) instead
+    of returning our code; the run's own work is already flushed and closed at this point."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
 
 
 @click.command("ingest")
@@ -29,7 +64,24 @@ FORMATS = ["jsonl", "csv", "text", "markdown"]
 @click.option("--title-field", help="Dotted path of the title (default: title).")
 @click.option("--text-field", help="Dotted path of the text (default: text, content, body).")
 @click.option("--metadata-field", help="Dotted path of the metadata object (default: metadata).")
-@click.option("--meta", "extra_metadata", multiple=True, help="Extra field copied into metadata.")
+@click.option(
+    "--meta",
+    "extra_metadata",
+    multiple=True,
+    help="Copy only these fields into metadata (default: every field but id/title/text/vector).",
+)
+@click.option(
+    "--vector-field", help="Field holding a precomputed vector (a list, or JSON list in CSV)."
+)
+@click.option("--model", "vector_model", help="Model that made the precomputed vectors.")
+@click.option("--dims", "vector_dims", type=click.IntRange(min=1), help="Their dimensions.")
+@click.option(
+    "--root",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Document ids are file paths relative to this (default: the argument's directory).",
+)
+@click.option("--sync", is_flag=True, help="Delete indexed documents the sources no longer have.")
+@click.option("--dry-run", is_flag=True, help="With --sync: list what would be deleted, only.")
 @click.option(
     "--chunk-size", type=click.IntRange(min=1), help="Chunk size (MiniLM tokens, else characters)."
 )
@@ -57,6 +109,12 @@ def ingest(
     text_field: str | None,
     metadata_field: str | None,
     extra_metadata: tuple[str, ...],
+    vector_field: str | None,
+    vector_model: str | None,
+    vector_dims: int | None,
+    root: Path | None,
+    sync: bool,
+    dry_run: bool,
     chunk_size: int | None,
     chunk_overlap: int | None,
     batch_size: int | None,
@@ -71,7 +129,7 @@ def ingest(
 
     Re-running the same command is cheap and safe: unchanged chunks are skipped, changed documents
     replace their chunks, and an interrupted run finishes where it stopped. Exit code 1 when any
-    item failed (see the dead-letter file), 130 when interrupted.
+    item failed (see the dead-letter file), 130 when interrupted (Ctrl-C or SIGTERM).
     """
     check_readable(paths)  # before the model loads or the cluster is asked anything
     from essearch.es import make_client
@@ -80,6 +138,10 @@ def ingest(
     from essearch.ingest.pipeline import ingest as run_ingest
     from essearch.ingest.progress import NoProgress, RichProgress, summary_table
 
+    if dry_run and not sync:
+        raise click.UsageError("--dry-run lists what --sync would delete; give --sync too")
+    if (vector_model is None) != (vector_dims is None):
+        raise click.UsageError("--model and --dims go together (the precomputed vectors' model)")
     settings = command_settings(index_name)
     if chunk_size or chunk_overlap is not None:
         # like index.chunk_size/overlap: recorded on a new index, checked against an existing one
@@ -94,6 +156,7 @@ def ingest(
             text=text_field,
             metadata=metadata_field,
             extra_metadata=extra_metadata,
+            vector=vector_field,
         ),
         fmt=fmt,  # type: ignore[arg-type]
         glob=glob,
@@ -102,33 +165,56 @@ def ingest(
         bulk_chunk_size=bulk_size,
         bulk_threads=bulk_threads,
         skip_unchanged=not no_skip_unchanged,
+        root=root,
+        sync=sync,
+        dry_run=dry_run,
     )
     progress = NoProgress() if quiet or as_json else RichProgress(err_console, unit="chunks")
     client = make_client(settings)
-    embedder = load_embedder(settings, client=client, quiet=quiet or as_json)
-    try:
-        report = run_ingest(
-            list(paths),
-            settings=settings,
-            client=client,
-            embedder=embedder,
-            options=options,
-            progress=progress,
-        )
-    finally:
-        embedder.close()
+    with stop_on_sigterm():
+        try:
+            if vector_model is not None and vector_dims is not None:
+                from essearch.embedders.precomputed import PrecomputedEmbedder
+
+                embedder: Embedder = PrecomputedEmbedder(vector_model, vector_dims)
+            else:
+                embedder = load_embedder(settings, client=client, quiet=quiet or as_json)
+            try:
+                report = run_ingest(
+                    list(paths),
+                    settings=settings,
+                    client=client,
+                    embedder=embedder,
+                    options=options,
+                    progress=progress,
+                )
+            finally:
+                embedder.close()
+        except KeyboardInterrupt:  # before the pipeline started (loading the model, probing)
+            err_console.print("[red]interrupted before anything was written[/]")
+            exit_now(130)
     data = report.to_dict()
     if as_json:
         print_json(data)
+    elif dry_run:
+        for doc_id in report.sync_deleted:
+            click.echo(f"would delete {doc_id}")
+        err_console.print(f"{len(report.sync_deleted)} document(s) would be deleted by --sync")
     elif not quiet:
         err_console.print(summary_table(data))
+        for warning in report.warnings[:10]:
+            err_console.print(f"[yellow]warning: {safe(warning)}[/]")
+        if report.sync_deleted:
+            err_console.print(f"--sync deleted {len(report.sync_deleted)} document(s)")
         for failure in report.failures[:5]:
             err_console.print(f"[red]{safe(failure)}[/]")
         if report.failed > 5:
             err_console.print(f"... {report.failed - 5} more in {safe(report.dead_letter)}")
     if report.interrupted:
         err_console.print(f"[red]{safe(report.interrupted)}[/]")
-        sys.exit(130 if "Ctrl-C" in report.interrupted else 1)
+        if "Ctrl-C" in report.interrupted:
+            exit_now(130)
+        sys.exit(1)
     if report.failed:
         sys.exit(1)
 

@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import csv
 import hashlib
-import json
 import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from essearch.errors import ConfigurationError
+from essearch.ingest.records import read_records
 
 CORPUS_FILE = "corpus.jsonl"
 QUERIES_FILE = "queries.jsonl"
@@ -82,17 +82,10 @@ def _is_int(value: str) -> bool:
 
 def iter_jsonl(path: Path) -> Iterator[tuple[int, dict]]:
     """(line number, object) per non-blank line; bad JSON names file:line."""
-    with path.open(encoding="utf-8") as handle:
-        for lineno, line in enumerate(handle, start=1):
-            if not line.strip():
-                continue
-            try:
-                record = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise ConfigurationError(f"{path}:{lineno}: invalid JSON: {exc.msg}") from None
-            if not isinstance(record, dict):
-                raise ConfigurationError(f"{path}:{lineno}: expected a JSON object")
-            yield lineno, record
+    for raw in read_records(path, "jsonl"):
+        if raw.record is None:
+            raise ConfigurationError(f"{path}:{raw.line}: {raw.problem}")
+        yield raw.line, raw.record
 
 
 def read_queries(path: Path, wanted: set[str] | None = None) -> dict[str, str]:

@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import json
 import threading
+import uuid
 from collections import Counter
 from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Any, Literal
 
@@ -40,10 +42,15 @@ class Failure:
 class DeadLetter:
     """Appends failures to a JSONL file (opened on the first failure) and counts them by stage.
 
+    Every line carries the run's id and the time it was written, so the lines of several runs
+    appended to one file can be told apart (`jq 'select(.run_id == "...")'`).
     Thread-safe: the embedding producer and the bulk consumers both report here.
     """
 
-    def __init__(self, path: Path | str | None, *, keep: int = 100) -> None:
+    def __init__(
+        self, path: Path | str | None, *, keep: int = 100, run_id: str | None = None
+    ) -> None:
+        self.run_id = run_id or new_run_id()
         self.path = Path(path) if path is not None else None
         self.counts: Counter[str] = Counter()
         self.first: list[Failure] = []  # the first few, for the summary
@@ -64,7 +71,12 @@ class DeadLetter:
                 if self._file is None:
                     self.path.parent.mkdir(parents=True, exist_ok=True)
                     self._file = self.path.open("a", encoding="utf-8")
-                self._file.write(json.dumps(failure.to_dict(), ensure_ascii=False) + "\n")
+                line = {
+                    "run_id": self.run_id,
+                    "at": datetime.now(UTC).isoformat(timespec="milliseconds"),
+                    **failure.to_dict(),
+                }
+                self._file.write(json.dumps(line, ensure_ascii=False) + "\n")
                 self._file.flush()
 
     def close(self) -> None:
@@ -72,6 +84,11 @@ class DeadLetter:
             if self._file is not None:
                 self._file.close()
                 self._file = None
+
+
+def new_run_id() -> str:
+    """`<UTC time>-<random>`: sortable, and unique across machines."""
+    return f"{datetime.now(UTC):%Y%m%dT%H%M%SZ}-{uuid.uuid4().hex[:8]}"
 
 
 #: One line from an item-level bulk error (the one Elasticsearch-error formatter).

@@ -21,15 +21,27 @@ def _sha256(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
+HASH_SLICE = 1 << 20  # characters of text encoded at a time
+
+
 def content_hash(title: str | None, text: str, metadata: dict[str, Any] | None = None) -> str:
-    """Hash of everything that ends up in a chunk document (title, text, metadata)."""
-    payload = json.dumps(
-        {"title": title or "", "text": text, "metadata": metadata or {}},
-        sort_keys=True,
-        ensure_ascii=False,
-        default=str,
-    )
-    return _sha256(payload)
+    """Hash of everything that ends up in a chunk document (title, text, metadata).
+
+    The sha256 of `json.dumps({"title", "text", "metadata"}, sort_keys=True,
+    ensure_ascii=False)`, fed a slice of the text at a time, so a 50 MB document is not copied
+    twice more (JSON string, then UTF-8 bytes) just to be hashed. JSON escapes each character
+    on its own, so the slices give exactly the digest of the whole payload.
+    """
+
+    def dumps(value: Any) -> str:
+        return json.dumps(value, sort_keys=True, ensure_ascii=False, default=str)
+
+    digest = hashlib.sha256()
+    digest.update(f'{{"metadata": {dumps(metadata or {})}, "text": "'.encode())
+    for start in range(0, len(text), HASH_SLICE):
+        digest.update(dumps(text[start : start + HASH_SLICE])[1:-1].encode("utf-8"))
+    digest.update(f'", "title": {dumps(title or "")}}}'.encode())
+    return digest.hexdigest()
 
 
 def doc_id_from_content(title: str | None, text: str) -> str:

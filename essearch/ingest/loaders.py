@@ -1,13 +1,18 @@
 """Loaders: turn files, directories and stdin into a stream of documents.
 
 Everything is a generator: a corpus is read one record at a time and never held whole. A record
-that cannot be read (bad JSON, no text, a wrong type) becomes a `Failure` naming file and line, and
-the stream goes on with the next record.
+that cannot be read (bad JSON, no text, a wrong type) or a file that cannot be converted
+(encrypted PDF, corrupt DOCX) becomes a `Failure` naming file and line, and the stream goes on.
+
+Record files (JSONL, CSV, Parquet) go through `essearch.ingest.records`; every field other than the
+id, title, text and vector becomes metadata unless `--meta` narrows it. Document files go through
+`essearch.ingest.converters`, which keep page, slide, sheet and heading path as sections. A file's
+document id is its path relative to a root (by default the argument's directory), so `notes/a.md`
+given as a file and `notes/` given as a directory name the same document.
 """
 
 from __future__ import annotations
 
-import csv
 import io
 import json
 import os
@@ -18,42 +23,82 @@ from pathlib import Path
 from typing import Any, Literal
 
 from essearch.errors import ConfigurationError
+from essearch.ingest.converters import (
+    BINARY_CONVERTERS,
+    TEXT_CONVERTERS,
+    ConversionError,
+    Section,
+    first_heading,
+)
 from essearch.ingest.failures import Failure
 from essearch.ingest.ids import doc_id_from_content
+from essearch.ingest.records import RawRecord, iter_csv_rows, iter_jsonl_lines, read_records
 
-Format = Literal["jsonl", "csv", "text", "markdown"]
+Format = Literal[
+    "jsonl", "csv", "parquet", "text", "markdown", "html", "pdf", "docx", "pptx", "xlsx"
+]
+FORMATS: tuple[str, ...] = (
+    "jsonl",
+    "csv",
+    "parquet",
+    "text",
+    "markdown",
+    "html",
+    "pdf",
+    "docx",
+    "pptx",
+    "xlsx",
+)
+RECORD_FORMATS = ("jsonl", "csv", "parquet")
 
 EXTENSIONS: dict[str, Format] = {
     ".jsonl": "jsonl",
     ".ndjson": "jsonl",
     ".csv": "csv",
+    ".parquet": "parquet",
+    ".pq": "parquet",
     ".txt": "text",
     ".text": "text",
     ".md": "markdown",
     ".markdown": "markdown",
+    ".html": "html",
+    ".htm": "html",
+    ".pdf": "pdf",
+    ".docx": "docx",
+    ".pptx": "pptx",
+    ".xlsx": "xlsx",
 }
 STDIN = "-"
+FILE_KEY = "file"  # metadata key of a converted file's path (relative to the root)
 _MISSING = object()
 
 
 @dataclass
 class Document:
-    """One source document before chunking."""
+    """One source document before chunking.
+
+    `sections` mark where a page, slide, sheet or heading starts (offsets into `text`): the chunks
+    after a mark carry its metadata. `vector` is a precomputed embedding: such a document is one
+    chunk, indexed with that vector instead of being embedded.
+    """
 
     id: str
     text: str
     title: str | None = None
     metadata: dict[str, Any] = field(default_factory=dict)
     source: str | None = None  # "file:line" or "file"
+    sections: list[Section] = field(default_factory=list)
+    vector: list[float] | None = None
 
 
 @dataclass(frozen=True)
 class FieldMap:
-    """Where a record keeps its id, title, text and metadata (dotted paths: `meta.lang`).
+    """Where a record keeps its id, title, text, vector and metadata (dotted paths: `meta.lang`).
 
     Each field may list several candidates; the first one present wins. `metadata` must point at an
-    object; `extra_metadata` copies single fields into metadata (their last path part is the key).
-    An absent id means: the id is a hash of title and text.
+    object. Every other top-level field becomes metadata too, unless `extra_metadata` is given:
+    then only those fields are copied (their last path part is the key). An absent id means: the id
+    is a hash of title and text.
     """
 
     id: tuple[str, ...] = ("id", "_id")
@@ -61,6 +106,7 @@ class FieldMap:
     text: tuple[str, ...] = ("text", "content", "body")
     metadata: tuple[str, ...] = ("metadata",)
     extra_metadata: tuple[str, ...] = ()
+    vector: tuple[str, ...] = ("vector",)
 
     @classmethod
     def of(
@@ -71,6 +117,7 @@ class FieldMap:
         text: str | None = None,
         metadata: str | None = None,
         extra_metadata: Iterable[str] = (),
+        vector: str | None = None,
     ) -> FieldMap:
         """A map where the given fields replace the defaults (None keeps the default)."""
         default = cls()
@@ -80,6 +127,7 @@ class FieldMap:
             text=(text,) if text else default.text,
             metadata=(metadata,) if metadata else default.metadata,
             extra_metadata=tuple(extra_metadata),
+            vector=(vector,) if vector else default.vector,
         )
 
 
@@ -103,17 +151,43 @@ def _first(record: Mapping[str, Any], paths: tuple[str, ...]) -> tuple[str | Non
     return None, _MISSING
 
 
+def parse_vector(value: Any) -> list[float] | str:
+    """A precomputed vector: a list of numbers, or a JSON list in a string (a CSV cell); else the
+    problem. Finite values and dims are checked against the index later, per row."""
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except json.JSONDecodeError as exc:
+            return f"is not a JSON list of numbers ({exc.msg} at column {exc.colno})"
+    if hasattr(value, "tolist"):
+        value = value.tolist()
+    if not isinstance(value, (list, tuple)):
+        return f"must be a list of numbers, got {type(value).__name__}"
+    if value and all(type(x) is float for x in value):
+        return value if isinstance(value, list) else list(value)  # the common case: no copy
+    if any(isinstance(x, bool) for x in value):
+        return "must be a list of numbers, got booleans"
+    try:
+        return [float(x) for x in value]
+    except (TypeError, ValueError):
+        return "must be a list of numbers"
+
+
 def document_from_record(
-    record: Any, fields: FieldMap, source: str, *, extra_columns: bool = False
+    record: Any, fields: FieldMap, source: str, *, extra_columns: bool | None = None
 ) -> Document | Failure:
     """Map one parsed record to a Document, or a Failure saying what is wrong with it.
 
-    `extra_columns` (CSV): every column that is not id/title/text goes into metadata.
+    Every field that is not id/title/text/vector/metadata is copied into metadata, unless
+    `fields.extra_metadata` names the ones to copy. (`extra_columns` is accepted for callers of
+    the old signature and ignored.)
     """
+    del extra_columns
     if not isinstance(record, Mapping):
         got = type(record).__name__
         return Failure("load", f"expected a JSON object, got {got}", source=source)
     text_path, text = _first(record, fields.text)
+    vector_path, raw_vector = _first(record, fields.vector)
     if text is _MISSING:
         looked = ", ".join(fields.text)
         return Failure("load", f"no text field (looked for {looked})", source=source)
@@ -141,6 +215,14 @@ def document_from_record(
             f"field {id_path!r} must be a string or an integer, got {type(raw_id).__name__}",
             source=source,
         )
+    vector: list[float] | None = None
+    if raw_vector is not _MISSING:
+        parsed = parse_vector(raw_vector)
+        if isinstance(parsed, str):
+            return Failure(
+                "load", f"field {vector_path!r} {parsed}", id=doc_id, doc_id=doc_id, source=source
+            )
+        vector = parsed
     metadata: dict[str, Any] = {}
     meta_path, meta = _first(record, fields.metadata)
     if meta is not _MISSING:
@@ -152,68 +234,80 @@ def document_from_record(
                 source=source,
             )
         metadata.update(meta)
-    for path in fields.extra_metadata:
-        value = get_path(record, path)
-        if value is not _MISSING:
-            metadata[path.rsplit(".", 1)[-1]] = value
-    if extra_columns:
-        used = {id_path, title_path, text_path, meta_path}
-        metadata.update({k: v for k, v in record.items() if k not in used and v not in ("", None)})
-    return Document(id=doc_id, text=text, title=title, metadata=metadata, source=source)
+    if fields.extra_metadata:
+        for path in fields.extra_metadata:
+            value = get_path(record, path)
+            if value is not _MISSING:
+                metadata[path.rsplit(".", 1)[-1]] = value
+    else:
+        used = {id_path, title_path, text_path, meta_path, vector_path, *fields.vector}
+        reserved = {p.split(".", 1)[0] for p in used if p} | {p for p in used if p}
+        metadata.update(
+            {k: v for k, v in record.items() if k not in reserved and v not in ("", None)}
+        )
+    return Document(
+        id=doc_id, text=text, title=title, metadata=metadata, source=source, vector=vector
+    )
 
 
 # -- formats ------------------------------------------------------------------------------------
 
 
+def _documents(
+    raws: Iterable[RawRecord], name: str, fields: FieldMap
+) -> Iterator[Document | Failure]:
+    for raw in raws:
+        source = f"{name}:{raw.line}"
+        if raw.record is None:
+            yield Failure("load", raw.problem, source=source)
+        else:
+            yield document_from_record(raw.record, fields, source)
+
+
 def read_jsonl(stream: Iterable[str], name: str, fields: FieldMap) -> Iterator[Document | Failure]:
     """One JSON object per line; blank lines are skipped; a bad line is a Failure `name:line`."""
-    for lineno, line in enumerate(stream, start=1):
-        if not line.strip():
-            continue
-        source = f"{name}:{lineno}"
-        try:
-            record = json.loads(line)
-        except json.JSONDecodeError as exc:
-            yield Failure("load", f"invalid JSON: {exc.msg} at column {exc.colno}", source=source)
-            continue
-        yield document_from_record(record, fields, source)
+    yield from _documents(iter_jsonl_lines(stream), name, fields)
 
 
 def read_csv(stream: Iterable[str], name: str, fields: FieldMap) -> Iterator[Document | Failure]:
     """A header row, then one document per row; other columns become metadata."""
-    reader = csv.DictReader(stream)
-    try:
-        for row in reader:
-            source = f"{name}:{reader.line_num}"
-            if None in row:  # more cells than header columns
-                yield Failure("load", "row has more cells than the header", source=source)
-                continue
-            yield document_from_record(row, fields, source, extra_columns=True)
-    except csv.Error as exc:
-        yield Failure("load", f"invalid CSV: {exc}", source=f"{name}:{reader.line_num}")
+    yield from _documents(iter_csv_rows(stream), name, fields)
 
 
 def markdown_title(text: str) -> str | None:
     """The first `# heading` of a Markdown text, if any."""
-    for line in text.splitlines():
-        stripped = line.strip()
-        if stripped.startswith("# "):
-            return stripped[2:].strip() or None
-    return None
+    return first_heading(text)
 
 
-def read_text_file(path: Path, doc_id: str, fmt: Format) -> Document | Failure:
-    """A whole text or Markdown file is one document; its id is its relative path."""
+def convert_file(path: Path, doc_id: str, fmt: Format) -> Document | Failure:
+    """A document file (text, Markdown, HTML, PDF, Office) is one document; its id is `doc_id`
+    (the path relative to the root), also kept as the `file` metadata of every chunk."""
     try:
-        text = path.read_text(encoding="utf-8")
+        if fmt in BINARY_CONVERTERS:
+            converted = BINARY_CONVERTERS[fmt](path)
+        else:
+            converted = TEXT_CONVERTERS[fmt](path.read_text(encoding="utf-8"))
+    except ConversionError as exc:
+        return Failure("load", str(exc), id=doc_id, doc_id=doc_id, source=doc_id)
     except UnicodeDecodeError as exc:
         return Failure("load", f"not UTF-8 text ({exc.reason} at byte {exc.start})", source=doc_id)
     except OSError as exc:
         return Failure("load", f"cannot read: {exc.strerror}", source=doc_id)
-    if not text.strip():
+    if not converted.text or converted.text.isspace():
         return Failure("load", "file is empty", id=doc_id, source=doc_id)
-    title = markdown_title(text) if fmt == "markdown" else None
-    return Document(id=doc_id, text=text, title=title or path.stem, source=doc_id)
+    return Document(
+        id=doc_id,
+        text=converted.text,
+        title=converted.title or path.stem,
+        metadata={**converted.metadata, FILE_KEY: doc_id},
+        source=doc_id,
+        sections=converted.sections,
+    )
+
+
+def read_text_file(path: Path, doc_id: str, fmt: Format) -> Document | Failure:
+    """Backwards-compatible name of `convert_file`."""
+    return convert_file(path, doc_id, fmt)
 
 
 def format_of(path: Path, forced: Format | None = None) -> Format | None:
@@ -229,8 +323,23 @@ def _display(path: Path) -> str:
         return str(path)
 
 
+def relative_id(path: Path, root: Path) -> str:
+    """The stable id of a file: its path relative to `root`, `/`-separated (resolved, so
+    `./a.md`, `notes/../notes/a.md` and an absolute path agree); outside the root: the path."""
+    resolved = path.resolve()
+    try:
+        return resolved.relative_to(root.resolve()).as_posix()
+    except ValueError:
+        return resolved.as_posix()
+
+
 def load_file(
-    path: Path, fields: FieldMap, *, fmt: Format | None = None, doc_id: str | None = None
+    path: Path,
+    fields: FieldMap,
+    *,
+    fmt: Format | None = None,
+    doc_id: str | None = None,
+    root: Path | None = None,
 ) -> Iterator[Document | Failure]:
     """Every document of one file (format from the extension unless given)."""
     name = _display(path)
@@ -238,20 +347,13 @@ def load_file(
     if kind is None:
         yield Failure("load", f"unknown file type {path.suffix!r} (use --format)", source=name)
         return
-    if kind in ("text", "markdown"):
-        yield read_text_file(path, doc_id or name, kind)
+    if kind not in RECORD_FORMATS:
+        yield convert_file(path, doc_id or relative_id(path, root or path.parent), kind)
         return
     try:
-        handle = path.open(encoding="utf-8", newline="" if kind == "csv" else None)
+        yield from _documents(read_records(path, kind), name, fields)  # type: ignore[arg-type]
     except OSError as exc:
         yield Failure("load", f"cannot open: {exc.strerror}", source=name)
-        return
-    with handle:
-        reader = read_csv if kind == "csv" else read_jsonl
-        try:
-            yield from reader(handle, name, fields)
-        except UnicodeDecodeError as exc:
-            yield Failure("load", f"not UTF-8 text ({exc.reason})", source=name)
 
 
 def walk_directory(root: Path, pattern: str | None = None) -> Iterator[Path]:
@@ -270,11 +372,13 @@ def load(
     fmt: Format | None = None,
     glob: str | None = None,
     stdin: io.TextIOBase | None = None,
+    root: str | Path | None = None,
 ) -> Iterator[Document | Failure]:
     """Documents (and failures) from files, directories (recursive) and `-` (stdin, JSONL unless
-    `fmt` says otherwise). Text and Markdown files under a directory get their path relative to
-    that directory as id."""
+    `fmt` says otherwise). A document file's id is its path relative to `root`, by default the
+    directory given (or, for a file argument, the directory it is in)."""
     fields = fields or FieldMap()
+    declared = Path(root) if root is not None else None
     for raw in paths:
         if str(raw) == STDIN:
             stream = stdin or sys.stdin
@@ -283,25 +387,36 @@ def load(
                 yield from read_csv(stream, "<stdin>", fields)
             elif kind == "jsonl":
                 yield from read_jsonl(stream, "<stdin>", fields)
+            elif kind in TEXT_CONVERTERS:
+                try:
+                    converted = TEXT_CONVERTERS[kind](stream.read())
+                except ConversionError as exc:
+                    yield Failure("load", str(exc), source="<stdin>")
+                    continue
+                yield Document(
+                    id="<stdin>",
+                    text=converted.text,
+                    title=converted.title,
+                    metadata=converted.metadata,
+                    source="<stdin>",
+                    sections=converted.sections,
+                )
             else:
-                text = stream.read()
-                title = markdown_title(text) if kind == "markdown" else None
-                yield Document(id="<stdin>", text=text, title=title, source="<stdin>")
+                raise ConfigurationError(f"--format {kind} cannot be read from stdin; give a file")
             continue
         path = Path(raw)
         if path.is_dir():
             for file in walk_directory(path, glob):
-                rel = file.relative_to(path).as_posix()
-                yield from load_file(file, fields, fmt=fmt, doc_id=rel)
+                yield from load_file(file, fields, fmt=fmt, root=declared or path)
         elif path.is_file():
-            yield from load_file(path, fields, fmt=fmt)
+            yield from load_file(path, fields, fmt=fmt, root=declared or path.parent)
         else:
             raise ConfigurationError(f"input {str(raw)!r} does not exist")
 
 
 def count_hint(paths: Iterable[str | Path], *, glob: str | None = None) -> int | None:
-    """A quick estimate of how many documents `load` will yield (lines of JSONL/CSV files, one per
-    text file), for the progress bar's ETA; None when unknown (stdin)."""
+    """A quick estimate of how many documents `load` will yield (lines of JSONL/CSV files, rows of
+    Parquet files, one per document file), for the progress bar's ETA; None when unknown."""
     total = 0
     for raw in paths:
         if str(raw) == STDIN:
@@ -313,9 +428,20 @@ def count_hint(paths: Iterable[str | Path], *, glob: str | None = None) -> int |
             if kind in ("jsonl", "csv"):
                 lines = _count_lines(file)
                 total += max(lines - (1 if kind == "csv" else 0), 0)
+            elif kind == "parquet":
+                total += _parquet_rows(file)
             else:
                 total += 1
     return total
+
+
+def _parquet_rows(path: Path) -> int:
+    try:
+        import pyarrow.parquet as pq
+
+        return int(pq.ParquetFile(path).metadata.num_rows)
+    except Exception:  # an unreadable file is reported by the loader
+        return 0
 
 
 def _count_lines(path: Path) -> int:

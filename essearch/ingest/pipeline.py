@@ -16,6 +16,7 @@ that of an uninterrupted run. Refresh happens once, at the end.
 
 from __future__ import annotations
 
+import itertools
 import logging
 import queue
 import threading
@@ -51,10 +52,11 @@ from essearch.index.schema import (
 )
 from essearch.ingest.chunker import Chunk, Chunker
 from essearch.ingest.failures import DeadLetter, Failure, describe_bulk_error
-from essearch.ingest.ids import doc_id_of_chunk_id
+from essearch.ingest.ids import content_hash, doc_id_of_chunk_id
 from essearch.ingest.loaders import Document, FieldMap, Format, count_hint, document_from_record
 from essearch.ingest.loaders import load as load_paths
 from essearch.ingest.progress import Counters, NoProgress, ProgressView
+from essearch.ingest.sync import delete_chunks, vanished
 from essearch.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -83,6 +85,10 @@ class IngestOptions:
     skip_unchanged: bool = True
     refresh: bool = True
     init_index: bool = True  # create the index (and aliases) when it does not exist yet
+    root: Path | str | None = None  # document ids of files: paths relative to this
+    sync: bool = False  # delete documents of the index that this run did not read
+    dry_run: bool = False  # with sync: list what would be deleted, delete nothing
+    run_id: str | None = None  # on every dead-letter line; None: made up
 
 
 @dataclass
@@ -102,6 +108,10 @@ class IngestReport:
     dead_letter: str | None = None
     elapsed_s: float = 0.0
     interrupted: str | None = None
+    run_id: str | None = None
+    duplicates: int = 0  # document ids seen more than once (the last one won)
+    sync_deleted: list[str] = field(default_factory=list)  # documents removed (or, dry run, to be)
+    warnings: list[str] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -128,6 +138,11 @@ class IngestReport:
             "elapsed_s": round(self.elapsed_s, 3),
             "chunks_per_s": round(self.chunks_per_s, 1),
             "interrupted": self.interrupted,
+            "run_id": self.run_id,
+            "duplicates": self.duplicates,
+            "sync_deleted": self.sync_deleted[:1000],
+            "sync_deleted_count": len(self.sync_deleted),
+            "warnings": self.warnings[:50],
         }
 
 
@@ -216,6 +231,40 @@ class Target:
     write_alias: str
     index: str  # the physical index behind the write alias
     vector: VectorSpec
+    metadata_types: Mapping[str, str] = field(default_factory=dict)  # metadata key -> ES type
+
+
+NUMERIC_TYPES = frozenset(
+    {"long", "integer", "short", "byte", "double", "float", "half_float", "scaled_float"}
+)
+SCALAR_TYPES = NUMERIC_TYPES | {"keyword", "text", "date", "boolean", "ip", "wildcard"}
+
+
+def metadata_types_of(mapping: Mapping[str, Any]) -> dict[str, str]:
+    """`metadata.<key>` -> ES type for the keys the index mapping already types."""
+    properties = mapping.get("properties", {}).get(METADATA_FIELD, {}).get("properties", {})
+    return {key: str(spec.get("type", "object")) for key, spec in properties.items()}
+
+
+def type_clash(es_type: str, value: Any) -> str | None:
+    """Why Elasticsearch would refuse `value` for a field of `es_type`, or None."""
+    values = value if isinstance(value, list) else [value]
+    for item in values:
+        if es_type in SCALAR_TYPES and isinstance(item, Mapping):
+            return f"an object where the index maps {es_type}"
+        if es_type == "object" and item is not None and not isinstance(item, Mapping):
+            return f"{type(item).__name__} {item!r} where the index maps an object"
+        if es_type in NUMERIC_TYPES:
+            if isinstance(item, bool):
+                return f"boolean {item!r} where the index maps {es_type}"
+            if isinstance(item, str):
+                try:
+                    float(item)
+                except ValueError:
+                    return f"{item!r} where the index maps {es_type}"
+        if es_type == "boolean" and not isinstance(item, bool) and item not in ("true", "false"):
+            return f"{item!r} where the index maps boolean"
+    return None
 
 
 def prepare_target(
@@ -251,7 +300,7 @@ def prepare_target(
             f"index {index!r} stores {spec.dims}-dimension vectors but the embedder "
             f"{info.provider}/{info.model} makes {info.dims}-dimension ones"
         )
-    return Target(write_alias, index, spec)
+    return Target(write_alias, index, spec, metadata_types_of(mapping))
 
 
 def index_was_empty(client: Elasticsearch, index: str) -> bool:
@@ -335,19 +384,35 @@ def iter_documents(
 ) -> Iterator[Document | Failure]:
     """Paths go through the loaders; Documents pass; dicts are mapped like JSONL records."""
     paths: list[str | Path] = []
+
+    def from_paths() -> Iterator[Document | Failure]:
+        return load_paths(
+            paths, options.fields, fmt=options.fmt, glob=options.glob, root=options.root
+        )
+
     for position, item in enumerate(sources, start=1):
         if isinstance(item, (str, Path)):
             paths.append(item)
             continue
         if paths:
-            yield from load_paths(paths, options.fields, fmt=options.fmt, glob=options.glob)
+            yield from from_paths()
             paths = []
         if isinstance(item, Document):
             yield item
         else:
             yield document_from_record(item, options.fields, f"<records>:{position}")
     if paths:
-        yield from load_paths(paths, options.fields, fmt=options.fmt, glob=options.glob)
+        yield from from_paths()
+
+
+@dataclass
+class Piece:
+    """Some chunks of one document: a large document is embedded and indexed piece by piece."""
+
+    doc: Document
+    chunks: list[Chunk]
+    first: bool = True
+    last: bool = True
 
 
 # -- the run ------------------------------------------------------------------------------------
@@ -383,10 +448,30 @@ class _Run:
         # so no lookups; besides saving a search per batch, this keeps the shard search-idle,
         # and Elasticsearch then skips periodic refreshes during the load (fewer, larger segments).
         self.lookup_existing = not index_empty
+        # document id -> content hash of the version read last (sync, duplicates)
+        self.seen: dict[str, str] = {}
+        self.duplicates: dict[str, set[str]] = {}  # doc id -> chunk ids of the version that won
+        self.warnings: list[str] = []
+        self._warned_fields: set[str] = set()
+        self.failed_docs: set[str] = set()  # kept by --sync: their source may still be there
+        self.unnamed_failures = 0  # failures naming no document: --sync cannot tell what to keep
+        # a document cut into several pieces: what was indexed before, what this run produced
+        self._open_existing: dict[str, dict[str, tuple[str, str]]] = {}
+        self._open_produced: dict[str, set[str]] = {}
+
+    def warn(self, message: str) -> None:
+        log.warning("%s", message)
+        if len(self.warnings) < 100:
+            self.warnings.append(message)
 
     def fail(self, failure: Failure) -> None:
         self.dead.add(failure)
         self.counters.add("failed")
+        doc_id = failure.doc_id or failure.id
+        if doc_id is None:
+            self.unnamed_failures += 1
+        else:
+            self.failed_docs.add(doc_id_of_chunk_id(doc_id) if "::" in doc_id else doc_id)
 
     def abort(self, reason: str) -> None:
         with self._fatal_lock:
@@ -406,7 +491,7 @@ class _Run:
     # -- producer --------------------------------------------------------------------------
     def produce(self, documents: Iterator[Document | Failure]) -> None:
         try:
-            batch: list[tuple[Document, list[Chunk]]] = []
+            batch: list[Piece] = []
             pending = 0
             for item in documents:
                 if self.stop.is_set():
@@ -415,16 +500,22 @@ class _Run:
                     self.fail(item)
                     continue
                 self.counters.add("documents")
+                self.check_document(item)
+                if any(p.doc.id == item.id for p in batch):  # a repeated id: one version a batch
+                    self.process(batch)
+                    batch, pending = [], 0
                 try:
-                    chunks = self.chunker.chunks(item)
+                    for piece in self.pieces(item):
+                        batch.append(piece)
+                        pending += len(piece.chunks)
+                        if pending >= self.embed_batch:
+                            self.process(batch)
+                            batch, pending = [], 0
+                        if self.stop.is_set():
+                            return
                 except Exception as exc:  # a splitter bug must not stop the run
                     self.fail(Failure("chunk", str(exc), doc_id=item.id, source=item.source))
                     continue
-                batch.append((item, chunks))
-                pending += len(chunks)
-                if pending >= self.embed_batch:
-                    self.process(batch)
-                    batch, pending = [], 0
             if batch and not self.stop.is_set():
                 self.process(batch)
         except BaseException as exc:
@@ -437,21 +528,89 @@ class _Run:
                 except queue.Full:
                     self.stop.set()
 
-    def process(self, batch: list[tuple[Document, list[Chunk]]]) -> None:
-        existing: dict[str, dict[str, tuple[str, str]]] = {}
-        if self.lookup_existing:
-            doc_ids = list({doc.id for doc, _ in batch})
-            existing = existing_chunks(self.client, self.target.write_alias, doc_ids)
-        plans = [
-            plan_document(
-                doc, chunks, existing.get(doc.id, {}), skip_unchanged=self.options.skip_unchanged
+    def pieces(self, doc: Document) -> Iterator[Piece]:
+        """The document's chunks in pieces of at most `embed_batch`, cut as they are needed, so
+        a large document is embedded and indexed while the rest of it is still being cut."""
+        chunks = self.chunker.iter_document(doc)
+        current = list(itertools.islice(chunks, self.embed_batch))
+        first = True
+        while current:
+            following = list(itertools.islice(chunks, self.embed_batch))
+            yield Piece(doc, current, first=first, last=not following)
+            current, first = following, False
+
+    def check_document(self, doc: Document) -> None:
+        """Warn about a repeated document id (the last one wins) and metadata the mapping will
+        refuse (once per field)."""
+        digest = content_hash(doc.title, doc.text, doc.metadata)
+        if doc.id in self.seen:
+            self.duplicates.setdefault(doc.id, set())
+            self.warn(
+                f"document id {doc.id!r} appears more than once (again at {doc.source}); "
+                "the last one wins"
             )
-            for doc, chunks in batch
-        ]
-        for plan in plans:
+        self.seen[doc.id] = digest
+        for key, value in doc.metadata.items():
+            es_type = self.target.metadata_types.get(key)
+            if es_type is None or key in self._warned_fields:
+                continue
+            clash = type_clash(es_type, value)
+            if clash:
+                self._warned_fields.add(key)
+                self.warn(
+                    f"metadata field {key!r} at {doc.source}: {clash}; Elasticsearch will refuse "
+                    "such chunks (fix the value or the index definition)"
+                )
+
+    def _existing_for(self, pieces: list[Piece]) -> dict[str, dict[str, tuple[str, str]]]:
+        """Indexed chunks of the batch's documents; looked up once per document, at its first
+        piece, and kept while the document's later pieces come."""
+        if not self.lookup_existing:
+            return {}
+        wanted = list({p.doc.id for p in pieces if p.first})
+        found = existing_chunks(self.client, self.target.write_alias, wanted) if wanted else {}
+        result: dict[str, dict[str, tuple[str, str]]] = {}
+        for piece in pieces:
+            doc_id = piece.doc.id
+            existing = found.get(doc_id, {}) if piece.first else self._open_existing[doc_id]
+            if piece.first and not piece.last:
+                self._open_existing[doc_id] = existing
+            result[doc_id] = existing
+        return result
+
+    def plan(self, piece: Piece, existing: Mapping[str, tuple[str, str]]) -> Plan:
+        """`plan_document` for one piece; stale chunks of a document cut into pieces are known
+        only at its last piece, once every chunk id it has now was produced."""
+        plan = plan_document(
+            piece.doc, piece.chunks, existing, skip_unchanged=self.options.skip_unchanged
+        )
+        if piece.first and piece.last:
+            return plan
+        produced = self._open_produced.setdefault(piece.doc.id, set())
+        produced.update(c.id for c in piece.chunks)
+        if not piece.last:
+            plan.stale = []
+            return plan
+        plan.stale = [(index, cid) for index, cid in plan.stale if cid not in produced]
+        self._open_existing.pop(piece.doc.id, None)
+        self._open_produced.pop(piece.doc.id, None)
+        return plan
+
+    def process(self, batch: list[Piece]) -> None:
+        existing = self._existing_for(batch)
+        plans = [self.plan(piece, existing.get(piece.doc.id, {})) for piece in batch]
+        for piece, plan in zip(batch, plans, strict=True):
             self.counters.add("chunks", len(plan.chunks))
             self.counters.add("skipped", len(plan.chunks) - len(plan.to_send))
-        vectors = self.embed(plans)
+            winners = self.duplicates.get(piece.doc.id)
+            last_version = bool(plan.chunks) and (
+                plan.chunks[0].content_hash == self.seen[piece.doc.id]
+            )
+            if winners is not None and last_version:
+                winners.update(c.id for c in plan.chunks)
+        given = [p for p in plans if p.to_send and p.to_send[0].vector is not None]
+        vectors = self.embed([p for p in plans if not (p.to_send and p.to_send[0].vector)])
+        vectors.update(self.precomputed(given))
         indexed_at = datetime.now(UTC).isoformat()
         actions: list[dict[str, Any]] = []
         for plan in plans:
@@ -471,6 +630,33 @@ class _Run:
                 actions.append({"_op_type": "delete", "_index": index, "_id": cid})
         if actions:
             self._put(actions)
+
+    def precomputed(self, plans: list[Plan]) -> dict[str, list[list[float]]]:
+        """Vectors that came with their records, checked against the index (dims, finite,
+        non-zero) before anything is sent: a bad row is refused, named by file and line."""
+        if not plans:
+            return {}
+        vectors = [c.vector for p in plans for c in p.to_send]
+        problems = vector_problems(vectors, self.target.vector)
+        result: dict[str, list[list[float]]] = {}
+        start = 0
+        for plan in plans:
+            end = start + len(plan.to_send)
+            problem = next((p for p in problems[start:end] if p), None)
+            if problem:
+                self.fail(
+                    Failure(
+                        "load",
+                        f"precomputed vector refused: {problem}",
+                        id=plan.doc.id,
+                        doc_id=plan.doc.id,
+                        source=plan.doc.source,
+                    )
+                )
+            else:
+                result[plan.doc.id] = [c.vector or [] for c in plan.to_send]
+            start = end
+        return result
 
     def embed(self, plans: list[Plan]) -> dict[str, list[list[float]]]:
         """doc id -> vectors of its chunks to send; a document whose embedding failed, or any of
@@ -652,7 +838,9 @@ def _ingest(
     chunker = Chunker(
         resolve_chunking(client, settings, embedder, target.index, options.chunker, index_empty)
     )
-    dead = DeadLetter(options.dead_letter)
+    if options.dry_run:
+        return sync_plan(client, target, iter_documents(sources, options), started)
+    dead = DeadLetter(options.dead_letter, run_id=options.run_id)
     run = _Run(client, embedder, target, chunker, options, dead, index_empty=index_empty)
     progress = progress or NoProgress()
     path_sources = (
@@ -685,7 +873,7 @@ def _ingest(
                 thread.join(0.2)
                 progress.update(run.counters.snapshot())
     except KeyboardInterrupt:
-        interrupted = "interrupted (Ctrl-C); run the same command again to finish"
+        interrupted = "interrupted (Ctrl-C or SIGTERM); run the same command again to finish"
         run.stop.set()
         for thread in (producer, *consumers):
             thread.join(10)
@@ -695,6 +883,14 @@ def _ingest(
         dead.close()
     if run.fatal and not interrupted:
         interrupted = f"{run.fatal}; run the same command again to finish"
+    sync_deleted: list[str] = []
+    if interrupted is None:
+        try:  # the dead-letter file reopens (append) if the clean-up has failures
+            remove_earlier_versions(run)
+            if options.sync:
+                sync_deleted = mirror(run)
+        finally:
+            dead.close()
     if options.refresh:
         try:
             client.indices.refresh(index=target.write_alias)
@@ -715,4 +911,85 @@ def _ingest(
         dead_letter=str(dead.path) if dead.path and dead.total else None,
         elapsed_s=time.monotonic() - started,
         interrupted=interrupted,
+        run_id=dead.run_id,
+        duplicates=len(run.duplicates),
+        sync_deleted=sync_deleted,
+        warnings=list(run.warnings),
     )
+
+
+def sync_plan(
+    client: Elasticsearch, target: Target, documents: Iterator[Document | Failure], started: float
+) -> IngestReport:
+    """`--sync --dry-run`: read the sources (nothing is chunked, embedded or written) and list the
+    documents of the index that a real run would delete."""
+    seen: set[str] = set()
+    report = IngestReport(index=target.index)
+    for item in documents:
+        if isinstance(item, Failure):
+            report.failed += 1
+            report.failures.append(item)
+            name = item.doc_id or item.id
+            if name is None:
+                report.warnings.append(f"{item}: no document named, so nothing would be deleted")
+            else:
+                seen.add(name)
+            continue
+        report.documents += 1
+        seen.add(item.id)
+    if not any("nothing would be deleted" in w for w in report.warnings):
+        client.indices.refresh(index=target.write_alias)
+        report.sync_deleted = vanished(client, target.write_alias, seen)
+    report.elapsed_s = time.monotonic() - started
+    return report
+
+
+def remove_earlier_versions(run: _Run) -> None:
+    """A document id read twice in one run: chunks of the earlier version that the last one
+    does not have are deleted (the last one wins)."""
+    if not run.duplicates:
+        return
+    run.client.indices.refresh(index=run.target.write_alias)
+    doc_ids = list(run.duplicates)
+    for start in range(0, len(doc_ids), 500):
+        group = doc_ids[start : start + 500]
+        found = existing_chunks(run.client, run.target.write_alias, group)
+        stale = [
+            (index, cid)
+            for doc_id in group
+            for cid, (_, index) in found.get(doc_id, {}).items()
+            if cid not in run.duplicates[doc_id]
+        ]
+        _delete(run, stale)
+
+
+def mirror(run: _Run) -> list[str]:
+    """`--sync`: delete the documents of the index this run did not read; with `dry_run`, only
+    list them. Documents whose items failed are kept (their source may still be there), and when
+    a failure names no document (a malformed line) nothing is deleted."""
+    if run.unnamed_failures:
+        run.warn(
+            f"--sync deleted nothing: {run.unnamed_failures} failure(s) name no document, so "
+            "what disappeared from the source cannot be told; fix them and run again"
+        )
+        return []
+    run.client.indices.refresh(index=run.target.write_alias)
+    gone = vanished(run.client, run.target.write_alias, itertools.chain(run.seen, run.failed_docs))
+    if run.options.dry_run or not gone:
+        return gone
+    for start in range(0, len(gone), 500):
+        group = gone[start : start + 500]
+        found = existing_chunks(run.client, run.target.write_alias, group)
+        _delete(
+            run, [(index, cid) for chunks in found.values() for cid, (_, index) in chunks.items()]
+        )
+    return gone
+
+
+def _delete(run: _Run, targets: list[tuple[str, str]]) -> None:
+    if not targets:
+        return
+    deleted, failures = delete_chunks(run.client, targets)
+    run.counters.add("deleted", deleted)
+    for failure in failures:
+        run.fail(failure)

@@ -166,6 +166,21 @@ def _guard(state: CoreState, info: EmbedderInfo, vector_len: int) -> Generator[O
     state.guarded[state.index] = now
 
 
+def _guard_dims(state: CoreState, vector_len: int) -> Generator[Op, Any, None]:
+    """A caller's query vector: no embedder to compare, but its dims must be the index's."""
+    try:
+        mapping = yield MappingOp(state.index)
+    except NotFoundError:
+        raise SearchError(f"index {state.index!r} not found") from None
+    for physical, entry in mapping.items():
+        vector = ((entry.get("mappings") or {}).get("properties") or {}).get(schema.VECTOR_FIELD)
+        dims = (vector or {}).get("dims")
+        if dims is not None and dims != vector_len:
+            raise ModelMismatchError(
+                f"index {physical!r} holds {dims}-dim vectors; the query_vector has {vector_len}"
+            )
+
+
 # -- sending --------------------------------------------------------------------------------
 def api_error_message(exc: ApiError) -> str:
     """`HTTP <status> <what Elasticsearch said>`."""
@@ -239,7 +254,11 @@ def search_flow(state: CoreState, params: SearchParams) -> Generator[Op, Any, Se
 
     vector: tuple[float, ...] | None = None
     embedding_ms = 0.0
-    if strategy.needs_vector:
+    if strategy.needs_vector and params.query_vector is not None:
+        vector = params.query_vector
+        notes.append("query vector given by the caller")
+        yield from _guard_dims(state, len(vector))
+    elif strategy.needs_vector:
         info: EmbedderInfo = yield EmbedderInfoOp()
         key = (info.provider, info.model, info.query_prompt, info.dims, params.query)
         vector = state.cache.get(key)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any, Literal, TypedDict
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -19,6 +20,7 @@ class ModeOptions(TypedDict, total=False):
     (written out so an IDE lists them; a test keeps them equal to the model's fields)."""
 
     fusion: Fusion
+    query_vector: tuple[float, ...] | list[float]
     k: int
     from_: int
     fields: tuple[str, ...] | list[str]
@@ -53,6 +55,9 @@ class SearchParams(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     query: str | None = None
+    # A query vector computed elsewhere (precomputed-vector indices): used instead of embedding
+    # `query`, checked against the index's dims.
+    query_vector: tuple[float, ...] | None = None
     mode: Mode = "hybrid"
     fusion: Fusion = "auto"
     k: int = Field(10, ge=1, le=q.MAX_RESULT_WINDOW)
@@ -91,8 +96,12 @@ class SearchParams(BaseModel):
     @model_validator(mode="after")
     def _check(self) -> SearchParams:
         text = (self.query or "").strip()
-        if self.mode in ("knn", "hybrid") and not text:
-            raise ValueError(f"mode {self.mode!r} needs query text to embed")
+        if self.mode == "knn" and not text and self.query_vector is None:
+            raise ValueError("mode 'knn' needs query text to embed, or a query_vector")
+        if self.mode == "hybrid" and not text:
+            raise ValueError("mode 'hybrid' needs query text (for BM25, and to embed)")
+        if self.query_vector is not None and not all(math.isfinite(x) for x in self.query_vector):
+            raise ValueError("query_vector holds a value that is not a finite number")
         if self.mode != "bm25" and self.from_ + self.k > q.MAX_NUM_CANDIDATES:
             raise ValueError(
                 f"kNN results cannot go past {q.MAX_NUM_CANDIDATES:,} "

@@ -1,0 +1,112 @@
+"""The one reader of record files (JSONL, CSV, Parquet): ingest, `essearch embed` and evaluation
+all read records through it, so a malformed line is reported the same way everywhere.
+
+A record is yielded with its 1-based line (JSONL, CSV: the line where the row ends; Parquet: the
+row number) so every problem can name `file:line`. A line that cannot be parsed is yielded with
+`record=None` and the problem; the stream goes on with the next line.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+RecordFormat = Literal["jsonl", "csv", "parquet"]
+
+RECORD_EXTENSIONS: dict[str, RecordFormat] = {
+    ".jsonl": "jsonl",
+    ".ndjson": "jsonl",
+    ".json": "jsonl",
+    ".csv": "csv",
+    ".parquet": "parquet",
+    ".pq": "parquet",
+}
+PARQUET_BATCH_ROWS = 2_048
+
+
+@dataclass(frozen=True)
+class RawRecord:
+    """One line of a record file: the parsed object, or None and why not."""
+
+    line: int
+    record: dict[str, Any] | None
+    problem: str = ""
+
+
+def record_format(path: Path) -> RecordFormat | None:
+    return RECORD_EXTENSIONS.get(path.suffix.lower())
+
+
+def iter_jsonl_lines(stream: Iterable[str]) -> Iterator[RawRecord]:
+    """One JSON object per line; blank lines are skipped."""
+    for lineno, line in enumerate(stream, start=1):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError as exc:
+            yield RawRecord(lineno, None, f"invalid JSON: {exc.msg} at column {exc.colno}")
+            continue
+        if not isinstance(record, dict):
+            yield RawRecord(lineno, None, f"expected a JSON object, got {type(record).__name__}")
+            continue
+        yield RawRecord(lineno, record)
+
+
+def iter_csv_rows(stream: Iterable[str], *, delimiter: str = ",") -> Iterator[RawRecord]:
+    """A header row, then one record per row (every value a string; empty cells left out)."""
+    reader = csv.DictReader(stream, delimiter=delimiter)
+    try:
+        for row in reader:
+            if None in row:  # more cells than header columns
+                yield RawRecord(reader.line_num, None, "row has more cells than the header")
+                continue
+            yield RawRecord(reader.line_num, {k: v for k, v in row.items() if v not in ("", None)})
+    except csv.Error as exc:
+        yield RawRecord(reader.line_num, None, f"invalid CSV: {exc}")
+
+
+def iter_parquet_rows(path: Path) -> Iterator[RawRecord]:
+    """Rows of a Parquet file, read a batch at a time (pyarrow), so memory stays bounded."""
+    try:
+        import pyarrow.parquet as pq
+    except ImportError:  # pragma: no cover - pyarrow is a dependency of the documents extra
+        yield RawRecord(
+            0, None, "reading Parquet needs pyarrow (pip install 'essearch[documents]')"
+        )
+        return
+    try:
+        parquet = pq.ParquetFile(path)
+    except Exception as exc:  # pyarrow raises ArrowInvalid / OSError for a bad file
+        yield RawRecord(0, None, f"not a readable Parquet file: {exc}")
+        return
+    row = 0
+    for batch in parquet.iter_batches(batch_size=PARQUET_BATCH_ROWS):
+        for record in batch.to_pylist():
+            row += 1
+            yield RawRecord(row, {k: v for k, v in record.items() if v is not None})
+
+
+def read_records(path: Path, fmt: RecordFormat | None = None) -> Iterator[RawRecord]:
+    """Every record of a JSONL, CSV or Parquet file (format from the extension unless given).
+
+    Raises OSError when the file cannot be opened; a file that is not UTF-8 ends with a problem
+    record naming the line where decoding failed.
+    """
+    kind = fmt or record_format(path) or "jsonl"
+    if kind == "parquet":
+        yield from iter_parquet_rows(path)
+        return
+    with path.open(encoding="utf-8", newline="" if kind == "csv" else None) as handle:
+        line = 0
+        try:
+            rows = iter_csv_rows(handle) if kind == "csv" else iter_jsonl_lines(handle)
+            for raw in rows:
+                line = raw.line
+                yield raw
+        except UnicodeDecodeError as exc:
+            yield RawRecord(line + 1, None, f"not UTF-8 text ({exc.reason})")
