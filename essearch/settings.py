@@ -8,6 +8,7 @@ Secrets are `SecretStr`: they print as `**********` in reprs, logs, errors and `
 from __future__ import annotations
 
 import difflib
+import json
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -57,6 +58,20 @@ class ElasticsearchSettings(BaseModel):
                 raise ValueError(f"{url!r} must start with http:// or https://")
         return [url.rstrip("/") for url in value]
 
+    @field_validator("ssl_assert_fingerprint")
+    @classmethod
+    def _check_fingerprint(cls, value: str | None) -> str | None:
+        """Accept the forms people paste (colons, spaces, any case); 64 hex digits = SHA-256."""
+        if value is None or not value.strip():
+            return None
+        digits = "".join(value.replace(":", "").split()).lower()
+        if len(digits) != 64 or any(c not in "0123456789abcdef" for c in digits):
+            raise ValueError(
+                f"must be the certificate's SHA-256 fingerprint, 64 hex digits (colons allowed); "
+                f"got {len(digits)} characters"
+            )
+        return digits
+
 
 class IndexSettings(BaseModel):
     """What the index is called and how it is built."""
@@ -68,6 +83,11 @@ class IndexSettings(BaseModel):
     shards: int = Field(1, ge=1)
     replicas: int = Field(1, ge=0)
     analyzer: str = "standard"
+    cjk_analyzer: str = Field(
+        "whitespace",
+        description="Analyzer of the CJK word field (essearch makes its tokens; a plugin such as "
+        "smartcn or icu_analyzer may replace the built-in whitespace).",
+    )
     vector_index_type: VectorIndexType = "int8_hnsw"
     hnsw_m: int | None = Field(None, ge=2)
     hnsw_ef_construction: int | None = Field(None, ge=2)
@@ -138,6 +158,74 @@ class RerankSettings(BaseModel):
     max_retries: int = Field(2, ge=0)
 
 
+class ServeKey(BaseModel):
+    """One API key of `essearch serve`; `indices` limits it to those aliases (None: all served)."""
+
+    key: SecretStr
+    indices: list[str] | None = None
+
+
+class ServeSettings(BaseModel):
+    """`essearch serve`: where it listens, who may call it, and the bounds on each request."""
+
+    host: str = "127.0.0.1"
+    port: int = Field(8080, ge=1, le=65535)
+    workers: int = Field(1, ge=1, le=64)
+    api_keys: Annotated[list[ServeKey], NoDecode] = Field(
+        default_factory=list,
+        description='Comma-separated keys, or JSON {"key": ["alias", ...] or "*"} (secret).',
+    )
+    indices: Annotated[list[str], NoDecode] = Field(
+        default_factory=list, description="Aliases the service exposes; empty: index.name only."
+    )
+    knowledge: dict[str, str] = Field(
+        default_factory=dict, description="Dify knowledge_id -> alias (JSON); else id = alias."
+    )
+    dify_mode: Literal["bm25", "knn", "hybrid"] = "hybrid"
+    dify_fusion: Literal["auto", "rrf", "linear", "client-rrf", "client-linear"] = "auto"
+    cors_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    max_body_bytes: int = Field(10 * 1024 * 1024, ge=1024)
+    max_k: int = Field(100, ge=1, le=10_000)
+    max_from: int = Field(1000, ge=0, le=10_000)
+    max_filter_depth: int = Field(8, ge=1, le=64)
+    max_batch: int = Field(1000, ge=1)
+    dead_letter: Path | None = Field(
+        None, description="JSONL file for failed documents of POST .../documents; unset: none."
+    )
+
+    @field_validator("indices", "cors_origins", mode="before")
+    @classmethod
+    def _split_list(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            value = [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+    @field_validator("api_keys", mode="before")
+    @classmethod
+    def _parse_keys(cls, value: Any) -> Any:
+        """`k1,k2` or `{"k1": ["docs"], "k2": "*"}`; the keys themselves are never echoed."""
+        if isinstance(value, str):
+            text = value.strip()
+            if text.startswith("{"):
+                try:
+                    value = json.loads(text)
+                except json.JSONDecodeError as exc:
+                    raise ValueError(f"not valid JSON (at position {exc.pos})") from None
+            else:
+                return [{"key": part.strip()} for part in text.split(",") if part.strip()]
+        if isinstance(value, dict):
+            keys = []
+            for key, allowed in value.items():
+                if allowed in ("*", None):
+                    keys.append({"key": key})
+                elif isinstance(allowed, str):
+                    keys.append({"key": key, "indices": [allowed]})
+                else:
+                    keys.append({"key": key, "indices": allowed})
+            return keys
+        return value
+
+
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 
 
@@ -156,6 +244,7 @@ class Settings(BaseSettings):
     es: ElasticsearchSettings = Field(default_factory=ElasticsearchSettings)
     index: IndexSettings = Field(default_factory=IndexSettings)
     embedder: EmbedderSettings = Field(default_factory=EmbedderSettings)
+    serve: ServeSettings = Field(default_factory=ServeSettings)
     rerank: RerankSettings = Field(default_factory=RerankSettings)
     log_level: str = "WARNING"
 

@@ -39,12 +39,15 @@ def test_not_available_from_settings_alone(settings_for, index_name, es_client) 
 
 
 async def test_not_available_async(es_client, es_url) -> None:
-    from elasticsearch import AsyncElasticsearch
+    from essearch.es import make_async_client
+    from essearch.settings import Settings
 
     if probe(es_client).inference:
         pytest.skip("this cluster has the inference API")
     # httpx transport: aiohttp (the client's default async transport) is not installed here
-    client = AsyncElasticsearch(es_url, node_class="httpxasync", request_timeout=60)
+    client = make_async_client(
+        Settings(es={"url": es_url, "request_timeout": 60}), node_class="httpxasync"
+    )
     try:
         embedder = ElasticsearchEmbedder("e", async_client=client, check=False)
         with pytest.raises(CapabilityError, match="not available"):

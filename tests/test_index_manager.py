@@ -317,13 +317,16 @@ def test_our_vector_check_agrees_with_the_node(es_client, index_name, field, vec
 
 
 async def test_guard_helpers_with_the_async_client(manager, es_url, index_name):
-    from elasticsearch import AsyncElasticsearch
 
     from essearch.index import check_mapping_response
 
     manager.init()
     # httpx transport: aiohttp (the es_async_client fixture's default) is not installed here
-    async with AsyncElasticsearch(es_url, node_class="httpxasync") as client:
+    from essearch.es import make_async_client
+    from essearch.settings import Settings
+
+    settings = Settings(es={"url": es_url})
+    async with make_async_client(settings, node_class="httpxasync") as client:
         response = (await client.indices.get_mapping(index=index_name)).body
     check_mapping_response(MINILM, response)
     with pytest.raises(ModelMismatchError, match=f"{index_name}-v1"):

@@ -7,7 +7,6 @@ to the main group, so a new command is a new module and nothing else changes.
 from __future__ import annotations
 
 import importlib
-import logging
 import pkgutil
 import sys
 from typing import Any
@@ -30,6 +29,10 @@ def user_error_message(exc: BaseException) -> str | None:
         return f"{exc.filename}: {exc.strerror or exc}"
     transport = sys.modules.get("elastic_transport")
     elasticsearch = sys.modules.get("elasticsearch")
+    if transport is not None and elasticsearch is not None:
+        line = _cluster_error_line(exc)  # auth, TLS, refused...: the one classifier
+        if line is not None and not _is_plain_api_error(exc):
+            return line
     if transport is not None and isinstance(exc, transport.ConnectionError):
         from essearch.cli._common import get_settings
 
@@ -62,6 +65,29 @@ class EssearchGroup(click.Group):
             sys.exit(1)
 
 
+def _is_plain_api_error(exc: BaseException) -> bool:
+    """An HTTP error other than 401/403 (a bad request): the request's own formatter says more."""
+    status = getattr(exc, "status_code", None)
+    return isinstance(status, int) and status not in (401, 403)
+
+
+def _cluster_error_line(exc: BaseException) -> str | None:
+    """One line for a cluster failure raised mid-command (auth, TLS, refused...), else None."""
+    from elastic_transport import TransportError
+    from elasticsearch import ApiError
+
+    if not isinstance(exc, ApiError | TransportError):
+        return None
+    from essearch.es.health import describe_cluster_error
+    from essearch.settings import load_settings
+
+    try:
+        settings = load_settings()
+    except EssearchError:
+        return str(exc)
+    return describe_cluster_error(exc, settings)
+
+
 @click.group(cls=EssearchGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="essearch")
 @click.option("-v", "--verbose", count=True, help="More logging (-v info, -vv debug).")
@@ -70,8 +96,15 @@ def main(verbose: int) -> None:
 
     Settings come from ESSEARCH_* environment variables and .env (see `essearch doctor`).
     """
-    level = {0: logging.WARNING, 1: logging.INFO}.get(verbose, logging.DEBUG)
-    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
+    from essearch.logs import configure_logging, settings_secrets
+    from essearch.settings import load_settings
+
+    try:  # a bad setting is reported by the command that reads it, not here
+        settings = load_settings()
+    except EssearchError:
+        configure_logging(verbose, None)
+    else:
+        configure_logging(verbose, settings.log_level, settings_secrets(settings))
 
 
 def _register() -> None:

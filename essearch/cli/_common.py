@@ -77,6 +77,28 @@ def get_settings(**overrides: Any) -> Settings:
         raise click.ClickException(str(exc)) from None
 
 
+def cluster_settings(**overrides: Any) -> Settings:
+    """`get_settings` for commands that use the cluster: checked reachable (URL, credentials,
+    TLS, version) in one quick request, before any model is loaded or file is read."""
+    return cluster_settings_checked(get_settings(**overrides))
+
+
+def cluster_settings_checked(settings: Settings) -> Settings:
+    """The pre-flight of `cluster_settings` for settings already in hand."""
+    from essearch.es.health import preflight
+
+    preflight(settings)
+    return settings
+
+
+def require_write(settings: Settings) -> Settings:
+    """For commands that create or write the index: one line naming a missing privilege."""
+    from essearch.es.health import check_write_privileges
+
+    check_write_privileges(settings)
+    return settings
+
+
 def with_index(settings: Settings, name: str | None) -> Settings:
     """`settings` with index.name set to `name` (validated like ESSEARCH_INDEX_NAME)."""
     if not name:

@@ -57,8 +57,10 @@ def doctor_report(settings: Settings) -> tuple[dict[str, Any], bool]:
             "version": caps.version,
             "build_flavor": caps.build_flavor,
             "nodes": caps.node_count,
+            **(health.shards or {}),
         },
         license={"type": caps.license_type, "status": caps.license_status},
+        limited=caps.limited or None,
         capabilities=features,
         fallbacks={
             name: FALLBACKS.get(name, "not needed by essearch")
@@ -71,7 +73,22 @@ def doctor_report(settings: Settings) -> tuple[dict[str, Any], bool]:
         modules=sorted(caps.modules),
         plugins=sorted(caps.plugins),
     )
+    coverage = _index_coverage(settings)
+    if coverage is not None:
+        report["index_languages"] = coverage
     return report, True
+
+
+def _index_coverage(settings) -> dict[str, Any] | None:
+    """The configured index's languages against its embedder (the language guard)."""
+    from essearch.es import make_client
+    from essearch.text.guard import index_coverage
+
+    try:
+        with make_client(settings) as client:
+            return index_coverage(client, settings.index.name)
+    except Exception as exc:  # doctor reports; it never fails on an optional check
+        return {"index": settings.index.name, "error": type(exc).__name__}
 
 
 @click.command()
@@ -112,32 +129,40 @@ def render_summary(report: dict[str, Any]) -> None:
 def _render(report: dict[str, Any]) -> None:
     from rich.table import Table
 
-    if not report["ok"]:
+    if not report["ok"]:  # one line: the failure is the whole report (settings: --json)
         console.print(f"[red]✗[/red] {safe(report['error'])}", soft_wrap=True)
-    else:
-        cluster = report["cluster"]
-        table = Table(title="Cluster", show_header=False)
-        for key, value in cluster.items():
-            table.add_row(key, safe(value))
-        licence = report["license"]
-        table.add_row("licence", safe(f"{licence['type']} ({licence['status']})"))
-        table.add_row("modules", safe(", ".join(report["modules"]) or "-"))
-        table.add_row("plugins", safe(", ".join(report["plugins"]) or "-"))
-        table.add_row("hybrid search", safe(report["hybrid"]))
-        console.print(table)
-        caps = Table(title="Capabilities")
-        caps.add_column("feature")
-        caps.add_column("available")
-        caps.add_column("essearch uses instead")
-        for name, present in report["capabilities"].items():
-            caps.add_row(
-                name,
-                "[green]yes[/green]" if present else "[yellow]no[/yellow]",
-                "" if present else safe(report["fallbacks"].get(name, "")),
-            )
-        caps.add_row("index_options types", safe(", ".join(report["index_types"])), "")
-        caps.add_row("analyzers", safe(", ".join(report["analyzers"])), "")
-        console.print(caps)
+        return
+    cluster = report["cluster"]
+    table = Table(title="Cluster", show_header=False)
+    for key, value in cluster.items():
+        table.add_row(key, safe(value))
+    licence = report["license"]
+    table.add_row("licence", safe(f"{licence['type']} ({licence['status']})"))
+    table.add_row("modules", safe(", ".join(report["modules"]) or "-"))
+    table.add_row("plugins", safe(", ".join(report["plugins"]) or "-"))
+    table.add_row("hybrid search", safe(report["hybrid"]))
+    console.print(table)
+    caps = Table(title="Capabilities")
+    caps.add_column("feature")
+    caps.add_column("available")
+    caps.add_column("essearch uses instead")
+    for name, present in report["capabilities"].items():
+        caps.add_row(
+            name,
+            "[green]yes[/green]" if present else "[yellow]no[/yellow]",
+            "" if present else safe(report["fallbacks"].get(name, "")),
+        )
+    caps.add_row("index_options types", safe(", ".join(report["index_types"])), "")
+    caps.add_row("analyzers", safe(", ".join(report["analyzers"])), "")
+    console.print(caps)
+    coverage = report.get("index_languages")
+    if coverage and coverage.get("languages"):
+        shares = ", ".join(f"{k} {v:.0%}" for k, v in coverage["languages"].items())
+        console.print(f"index {safe(coverage['index'])}: languages {shares}")
+    if coverage and coverage.get("warning"):
+        console.print(f"[yellow]warning:[/] {safe(coverage['warning'])}")
+    if report.get("limited"):
+        console.print(f"[yellow]note:[/yellow] {safe(report['limited'])}", soft_wrap=True)
     settings = Table(title="Effective settings (secrets masked)")
     settings.add_column("setting")
     settings.add_column("value")

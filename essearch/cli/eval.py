@@ -6,7 +6,13 @@ from pathlib import Path
 
 import click
 
-from essearch.cli._common import err_console, get_settings, print_json, safe
+from essearch.cli._common import (
+    cluster_settings_checked,
+    err_console,
+    get_settings,
+    print_json,
+    safe,
+)
 
 
 def _floats(value: str | None) -> list[float] | None:
@@ -169,6 +175,7 @@ def eval_cmd(
             grid["num_candidates"] = _ints(sweep_num_candidates) or []
     except ValueError as exc:
         raise click.BadParameter(f"sweep grid: {exc}") from None
+    cluster_settings_checked(settings)  # the arguments first, then the cluster
     cache: Path | None = None  # None: no cache, or the one the settings configure
     if no_cache or cache_path is not None:
         embedder_settings = settings.embedder.model_copy(update={"cache_path": None})

@@ -13,12 +13,14 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from essearch.cli._common import (
+    cluster_settings_checked,
     configured_embedder_info,
     console,
     err_console,
     get_settings,
     index_option,
     print_json,
+    require_write,
     safe,
     with_index,
 )
@@ -85,6 +87,7 @@ def init(
             update={"chunk_size": chunk_size, "chunk_overlap": chunk_overlap}
         )
         settings = settings.model_copy(update={"index": index_settings})
+    require_write(cluster_settings_checked(settings))
     manager = _manager(settings, configured_embedder_info(settings, dims))
     result = manager.init()
     if as_json:
@@ -127,16 +130,22 @@ def init(
 def status(as_json: bool, dims: int | None, index_name: str | None) -> None:
     """Per alias: the physical index, its chunks and documents, size, health and the embedder
     recorded on it."""
-    settings = with_index(get_settings(), index_name)
+    settings = cluster_settings_checked(with_index(get_settings(), index_name))
     try:
         configured: EmbedderInfo | None = configured_embedder_info(settings, dims)
     except EssearchError as exc:
         err_console.print(f"[yellow]configured embedder unknown:[/yellow] {safe(exc)}")
         configured = None
-    report = _manager(settings, configured).status().to_dict()
+    from essearch.es.health import cluster_health, health_in_words
+
+    manager = _manager(settings, configured)
+    report = manager.status().to_dict()
+    report["cluster"] = cluster_health(manager.client)
     if as_json:
         print_json(report)
         return
+    if report["cluster"] is not None:
+        console.print(health_in_words(report["cluster"]))
     if not report["exists"]:
         console.print(f"alias {safe(repr(report['name']))} does not exist; run `essearch init`")
     from rich.table import Table
@@ -179,6 +188,9 @@ def status(as_json: bool, dims: int | None, index_name: str | None) -> None:
             )
     console.print(table)
     console.print(f"configured embedder: {safe(configured_text)}")
+    for version in report["versions"]:
+        if version["aliases"] and version.get("cjk"):
+            console.print(f"Chinese/CJK BM25 in {version['index']}: {version['cjk']}")
     unaliased = [v["index"] for v in report["versions"] if not v["aliases"]]
     if unaliased:
         console.print(f"versions behind no alias: {safe(', '.join(unaliased))}")
@@ -236,7 +248,7 @@ def _human_bytes(size: int | None) -> str:
 @index_option
 def drop(index: str | None, yes: bool, force: bool, index_name: str | None) -> None:
     """Delete one version INDEX, or (no INDEX) every version of the index and its template."""
-    settings = with_index(get_settings(), index_name)
+    settings = cluster_settings_checked(with_index(get_settings(), index_name))
     manager = _manager(settings, None)
     plan = manager.plan_drop(index)
     if plan.empty:

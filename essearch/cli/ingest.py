@@ -15,11 +15,13 @@ import click
 
 from essearch.cli._common import (
     check_readable,
+    cluster_settings_checked,
     command_settings,
     err_console,
     index_option,
     load_embedder,
     print_json,
+    require_write,
     safe,
 )
 
@@ -142,7 +144,7 @@ def ingest(
         raise click.UsageError("--dry-run lists what --sync would delete; give --sync too")
     if (vector_model is None) != (vector_dims is None):
         raise click.UsageError("--model and --dims go together (the precomputed vectors' model)")
-    settings = command_settings(index_name)
+    settings = require_write(cluster_settings_checked(command_settings(index_name)))
     if chunk_size or chunk_overlap is not None:
         # like index.chunk_size/overlap: recorded on a new index, checked against an existing one
         index_settings = settings.index.model_copy(
@@ -210,6 +212,8 @@ def ingest(
             err_console.print(f"[red]{safe(failure)}[/]")
         if report.failed > 5:
             err_console.print(f"... {report.failed - 5} more in {safe(report.dead_letter)}")
+        if report.language_warning:
+            err_console.print(f"[yellow]warning:[/] {report.language_warning}")
     if report.interrupted:
         err_console.print(f"[red]{safe(report.interrupted)}[/]")
         if "Ctrl-C" in report.interrupted:
@@ -234,7 +238,7 @@ def install(index_name: str | None, pipeline_id: str | None, as_json: bool) -> N
     from essearch.es import make_client
     from essearch.ingest.server_pipeline import install_pipeline
 
-    settings = command_settings(index_name)
+    settings = cluster_settings_checked(command_settings(index_name))
     result = install_pipeline(make_client(settings), settings, pipeline_id=pipeline_id)
     if as_json:
         print_json(result)
@@ -253,7 +257,7 @@ def uninstall(index_name: str | None, pipeline_id: str | None) -> None:
     from essearch.es import make_client
     from essearch.ingest.server_pipeline import uninstall_pipeline
 
-    settings = command_settings(index_name)
+    settings = cluster_settings_checked(command_settings(index_name))
     result = uninstall_pipeline(make_client(settings), settings, pipeline_id=pipeline_id)
     click.echo(f"pipeline {result['pipeline']} removed from {result['index']}")
 

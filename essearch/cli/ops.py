@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from essearch.cli._common import (
+    cluster_settings_checked,
     command_settings,
     console,
     err_console,
@@ -105,7 +106,7 @@ def reindex(
     from essearch.ops.reindex import ReindexOptions, plan_reindex, run_reindex
 
     settings = migration_settings(
-        command_settings(index_name),
+        cluster_settings_checked(command_settings(index_name)),
         {
             "definition": definition,
             "analyzer": analyzer,
@@ -214,7 +215,7 @@ def rollback(
     from essearch.ops.rollback import plan_rollback
     from essearch.ops.rollback import rollback as do_rollback
 
-    settings = command_settings(index_name)
+    settings = cluster_settings_checked(command_settings(index_name))
     client = make_client(settings)
     plan = plan_rollback(client, settings, to=to)
     if dry_run:
@@ -258,7 +259,7 @@ def gc(yes: bool, dry_run: bool, index_name: str | None, as_json: bool) -> None:
     from essearch.ops.gc import gc as do_gc
     from essearch.ops.gc import plan_gc
 
-    settings = command_settings(index_name)
+    settings = cluster_settings_checked(command_settings(index_name))
     client = make_client(settings)
     plan = plan_gc(client, settings)
     if not plan.delete or dry_run:

@@ -6,7 +6,14 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from essearch.cli._common import command_settings, console, index_option, print_json, safe
+from essearch.cli._common import (
+    cluster_settings_checked,
+    command_settings,
+    console,
+    index_option,
+    print_json,
+    safe,
+)
 from essearch.retrieval.names import FUSIONS, MODES
 
 if TYPE_CHECKING:
@@ -141,7 +148,7 @@ def search(
     from essearch.retrieval.filters import parse_filters
 
     parsed_filter = parse_filters(list(filters))  # a bad filter stops here, before any request
-    settings = command_settings(index_name)
+    settings = cluster_settings_checked(command_settings(index_name))
     options: dict[str, Any] = {
         "mode": mode,
         "fusion": fusion,

@@ -7,10 +7,18 @@ and the licence (`_license`); a feature counts as present only when every node h
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+import asyncio
+import time
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
-from elasticsearch import ApiError, AsyncElasticsearch, Elasticsearch, NotFoundError
+from elasticsearch import (
+    ApiError,
+    AsyncElasticsearch,
+    AuthorizationException,
+    Elasticsearch,
+    NotFoundError,
+)
 
 # Licences that unlock Enterprise features (rrf/linear retrievers, inference API).
 ENTERPRISE_LICENCES = frozenset({"enterprise", "trial"})
@@ -100,6 +108,8 @@ class Capabilities:
     plugins: frozenset[str] = field(default_factory=frozenset)
     cluster_name: str = ""
     node_count: int = 1
+    # Set when the credentials could not read cluster facts and safe assumptions were made.
+    limited: str = ""
 
     # -- facts derived from the raw ones -------------------------------------------------------
     @property
@@ -193,9 +203,15 @@ class Capabilities:
         return self.has_component("unsigned-long")
 
     @property
+    def knn_query(self) -> bool:
+        """The `knn` query (inside `bool` etc.) arrived in 8.12; 8.11 has only top-level `knn`."""
+        return self.version_tuple >= (8, 12, 0)
+
+    @property
     def rescore_vector(self) -> bool:
-        """`rescore_vector.oversample` in index_options and kNN (9.0 preview, 9.1 GA)."""
-        return self.version_tuple >= (9, 0, 0)
+        """`rescore_vector.oversample` in index_options and kNN: 9.0 (preview, GA 9.1), and
+        backported to 8.18 (8.19.9 accepts it in mappings and in `knn`, verified on a node)."""
+        return self.version_tuple >= (8, 18, 0)
 
     def supports_index_type(self, index_type: str) -> bool:
         since = INDEX_TYPE_SINCE.get(index_type)
@@ -221,6 +237,7 @@ class Capabilities:
         return {
             "dense_vector": True,
             "knn": True,
+            "knn_query": self.knn_query,
             "reindex": self.reindex,
             "update_by_query": self.update_by_query,
             "delete_by_query": self.delete_by_query,
@@ -268,24 +285,79 @@ def _from_responses(nodes: dict[str, Any], licence: dict[str, Any] | None) -> Ca
     )
 
 
-def probe(client: Elasticsearch) -> Capabilities:
-    """Ask the cluster what it can do (two requests)."""
-    nodes = client.nodes.info(metric="plugins").body
+# A node that has just formed its cluster writes its self-generated licence a moment later: the
+# probe waits this long for it rather than report (and let callers cache) licence "none".
+LICENCE_WAIT_S = 15.0
+ASSUMED_VERSION = "8.11.0"
+
+
+def _limited(version: str | None, what: str) -> Capabilities:
+    """Safe assumptions for credentials that may not read cluster information."""
+    return Capabilities(
+        version=version or ASSUMED_VERSION,
+        build_flavor="unknown",
+        license_type="unknown",
+        license_status="unknown",
+        limited=(
+            f"these credentials may not read {what} (the cluster `monitor` privilege): assuming "
+            f"Elasticsearch {version or ASSUMED_VERSION + ' features'}, a Basic licence and no "
+            "optional modules"
+        ),
+    )
+
+
+def _licence_pending(nodes: dict[str, Any], licence: dict[str, Any] | None) -> bool:
+    """True while a node with x-pack licensing has not written its licence yet."""
+    if licence and licence.get("license", {}).get("type"):
+        return False
+    return any(
+        any(m.get("name") == "x-pack-core" for m in node.get("modules", []))
+        for node in nodes.get("nodes", {}).values()
+    )
+
+
+def probe(client: Elasticsearch, *, licence_wait: float = LICENCE_WAIT_S) -> Capabilities:
+    """Ask the cluster what it can do (two requests; more while a new node writes its licence)."""
+    from essearch.es.client import server_version
+
     try:
-        licence: dict[str, Any] | None = client.license.get().body
-    except (NotFoundError, ApiError):
-        licence = None  # no x-pack licensing at all (e.g. OSS builds)
-    return _from_responses(nodes, licence)
+        nodes = client.nodes.info(metric="plugins").body
+    except AuthorizationException:
+        return _limited(server_version(client), "the node list")
+    deadline = time.monotonic() + licence_wait
+    while True:
+        try:
+            licence: dict[str, Any] | None = client.license.get().body
+        except AuthorizationException:
+            return replace(_from_responses(nodes, None), license_type="unknown")
+        except (NotFoundError, ApiError):
+            licence = None  # no x-pack licensing at all (e.g. OSS builds), or not yet written
+        if not _licence_pending(nodes, licence) or time.monotonic() >= deadline:
+            return _from_responses(nodes, licence)
+        time.sleep(0.5)
 
 
-async def probe_async(client: AsyncElasticsearch) -> Capabilities:
+async def probe_async(
+    client: AsyncElasticsearch, *, licence_wait: float = LICENCE_WAIT_S
+) -> Capabilities:
     """`probe` for the async client."""
-    nodes = (await client.nodes.info(metric="plugins")).body
+    from essearch.es.client import server_version
+
     try:
-        licence: dict[str, Any] | None = (await client.license.get()).body
-    except (NotFoundError, ApiError):
-        licence = None
-    return _from_responses(nodes, licence)
+        nodes = (await client.nodes.info(metric="plugins")).body
+    except AuthorizationException:
+        return _limited(server_version(client), "the node list")
+    deadline = time.monotonic() + licence_wait
+    while True:
+        try:
+            licence: dict[str, Any] | None = (await client.license.get()).body
+        except AuthorizationException:
+            return replace(_from_responses(nodes, None), license_type="unknown")
+        except (NotFoundError, ApiError):
+            licence = None
+        if not _licence_pending(nodes, licence) or time.monotonic() >= deadline:
+            return _from_responses(nodes, licence)
+        await asyncio.sleep(0.5)
 
 
 def analyzer_available(client: Elasticsearch, analyzer: str) -> bool:

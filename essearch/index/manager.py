@@ -45,6 +45,7 @@ from essearch.index.guard import (
     model_from_mapping,
 )
 from essearch.index.schema import (
+    CJK_FIELD,
     DOC_ID_FIELD,
     META_KEY,
     VERSION_SEPARATOR,
@@ -97,6 +98,7 @@ class IndexInfo:
     recorded: EmbedderInfo | None
     mismatch: list[str] = field(default_factory=list)
     chunking: dict[str, Any] | None = None  # `_meta.essearch.chunking` as recorded
+    cjk: str | None = None  # how BM25 treats Chinese/CJK text in this version
     documents: int | None = None  # distinct doc_ids (cardinality: exact up to 40,000)
     replicas: int | None = None
 
@@ -543,6 +545,7 @@ class IndexManager:
         stats: dict[str, dict[str, Any]] = {}
         recorded: dict[str, EmbedderInfo | None] = {}
         chunking: dict[str, Any] = {}
+        cjk: dict[str, str] = {}
         documents: dict[str, int] = {}
         if table:
             rows: list[dict[str, Any]] = self.client.cat.indices(
@@ -558,6 +561,7 @@ class IndexManager:
             chunking = {
                 i: (meta_from_mapping(m) or {}).get("chunking") for i, m in mappings.items()
             }
+            cjk = {i: describe_cjk(m) for i, m in mappings.items()}
         versions = []
         for index, index_aliases in table.items():
             row = stats.get(index, {})
@@ -581,6 +585,7 @@ class IndexManager:
                     recorded=info,
                     mismatch=mismatch,
                     chunking=chunking.get(index),
+                    cjk=cjk.get(index),
                     documents=documents.get(index),
                     replicas=_int_or_none(row.get("rep")),
                 )
@@ -677,3 +682,17 @@ __all__ = [
     "describe",
     "meta_from_mapping",
 ]
+
+
+def describe_cjk(mapping_entry: Mapping[str, Any]) -> str:
+    """One phrase for `status`: what BM25 does with Chinese/CJK text in this index version."""
+    mappings = mapping_entry.get("mappings", mapping_entry)
+    field_spec = (mappings.get("properties") or {}).get(CJK_FIELD)
+    if not isinstance(field_spec, dict):
+        return "characters only (made before the CJK word field; `essearch reindex` adds it)"
+    recorded = ((mappings.get("_meta") or {}).get(META_KEY) or {}).get("cjk") or {}
+    analyzer = field_spec.get("analyzer", "standard")
+    segmenter = recorded.get("segmenter", "jieba")
+    if analyzer == "whitespace":
+        return f"words ({segmenter} on the client, bigrams for ja/ko, simplified=traditional)"
+    return f"words ({analyzer} analyzer over {segmenter} tokens, simplified=traditional)"

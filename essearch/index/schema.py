@@ -15,6 +15,11 @@ METADATA_FIELD = "metadata"
 CONTENT_HASH_FIELD = "content_hash"
 INDEXED_AT_FIELD = "indexed_at"
 VECTOR_FIELD = "vector"
+#: Client-made word tokens of a chunk's CJK text (folded to one script), searched next to `text`
+#: by BM25; absent on chunks without CJK text (see essearch.text.cjk).
+CJK_FIELD = "text_cjk"
+#: The chunk's language told from its scripts (essearch.text.languages): the embedder guard's data.
+LANGUAGE_FIELD = "language"
 #: Where the chunk starts in its document's text, and the whitespace before it that no chunk
 #: holds: with them the document is rebuilt exactly when a migration re-chunks it.
 OFFSET_FIELD = "offset"
@@ -42,11 +47,13 @@ def physical_index_for(name: str, version: int) -> str:
 
 __all__ = [
     "CHUNK_FIELD",
+    "CJK_FIELD",
     "CONTENT_HASH_FIELD",
     "DOC_ID_FIELD",
     "GAP_FIELD",
     "ID_FIELD",
     "INDEXED_AT_FIELD",
+    "LANGUAGE_FIELD",
     "METADATA_FIELD",
     "META_KEY",
     "OFFSET_FIELD",

@@ -58,6 +58,9 @@ from essearch.ingest.loaders import load as load_paths
 from essearch.ingest.progress import Counters, NoProgress, ProgressView
 from essearch.ingest.sync import delete_chunks, vanished
 from essearch.settings import Settings
+from essearch.text.fields import language_fields
+from essearch.text.guard import coverage_warning
+from essearch.text.languages import LanguageTally
 
 log = logging.getLogger(__name__)
 
@@ -78,6 +81,9 @@ class IngestOptions:
     bulk_chunk_size: int = 500  # actions per bulk request
     bulk_max_bytes: int = 10 * 1024 * 1024  # bytes per bulk request
     bulk_threads: int = 2
+    # How long a bulk waits for an unavailable primary (a dead node's shard) before its items
+    # fail; None keeps the server's 1m.
+    bulk_timeout: str | None = None
     queue_size: int = 4  # ready batches waiting for the bulk consumers
     max_retries: int = 8  # per item, on 429
     initial_backoff: float = 0.5
@@ -108,6 +114,8 @@ class IngestReport:
     dead_letter: str | None = None
     elapsed_s: float = 0.0
     interrupted: str | None = None
+    languages: dict[str, float] = field(default_factory=dict)  # share of the text per language
+    language_warning: str | None = None  # the embedder does not cover most of the text
     run_id: str | None = None
     duplicates: int = 0  # document ids seen more than once (the last one won)
     sync_deleted: list[str] = field(default_factory=list)  # documents removed (or, dry run, to be)
@@ -138,6 +146,8 @@ class IngestReport:
             "elapsed_s": round(self.elapsed_s, 3),
             "chunks_per_s": round(self.chunks_per_s, 1),
             "interrupted": self.interrupted,
+            "languages": self.languages,
+            "language_warning": self.language_warning,
             "run_id": self.run_id,
             "duplicates": self.duplicates,
             "sync_deleted": self.sync_deleted[:1000],
@@ -163,6 +173,7 @@ def chunk_source(chunk: Chunk, vector: list[float], indexed_at: str) -> dict[str
         CONTENT_HASH_FIELD: chunk.content_hash,
         INDEXED_AT_FIELD: indexed_at,
         VECTOR_FIELD: vector,
+        **language_fields(chunk.title, chunk.text),
     }
 
 
@@ -439,6 +450,7 @@ class _Run:
         self.options = options
         self.dead = dead
         self.counters = Counters()
+        self.languages = LanguageTally()
         self.queue: queue.Queue[Any] = queue.Queue(maxsize=max(1, options.queue_size))
         self.stop = threading.Event()
         self.fatal: str | None = None
@@ -581,6 +593,8 @@ class _Run:
     def plan(self, piece: Piece, existing: Mapping[str, tuple[str, str]]) -> Plan:
         """`plan_document` for one piece; stale chunks of a document cut into pieces are known
         only at its last piece, once every chunk id it has now was produced."""
+        for chunk in piece.chunks:
+            self.languages.add(chunk.text)
         plan = plan_document(
             piece.doc, piece.chunks, existing, skip_unchanged=self.options.skip_unchanged
         )
@@ -734,6 +748,11 @@ class _Run:
                 return
             yield from item
 
+    @property
+    def _bulk_params(self) -> dict[str, Any]:
+        timeout = self.options.bulk_timeout
+        return {"timeout": timeout} if timeout else {}
+
     def consume(self) -> None:
         opts = self.options
         try:
@@ -747,6 +766,7 @@ class _Run:
                 max_retries=opts.max_retries,
                 initial_backoff=opts.initial_backoff,
                 max_backoff=opts.max_backoff,
+                **self._bulk_params,
             ):
                 op, info = next(iter(result.items()))
                 status = info.get("status")
@@ -897,6 +917,8 @@ def _ingest(
         except Exception as exc:  # the node may be the reason we stopped
             log.warning("final refresh failed: %s", exc)
     counts = run.counters.snapshot()
+    languages = run.languages.shares()
+    warning = coverage_warning(embedder.info.model, languages)  # the CLI prints it once
     return IngestReport(
         index=target.index,
         documents=counts["documents"],
@@ -915,6 +937,8 @@ def _ingest(
         duplicates=len(run.duplicates),
         sync_deleted=sync_deleted,
         warnings=list(run.warnings),
+        languages=languages,
+        language_warning=warning,
     )
 
 

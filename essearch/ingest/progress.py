@@ -170,6 +170,9 @@ def summary_table(report: Mapping[str, Any]) -> Table:
             style = "red" if key == "failed" and value else None
             table.add_row(key, f"[{style}]{shown}[/]" if style else shown)
     table.add_row("index", escape(str(report.get("index"))))
+    if report.get("languages"):
+        shares = report["languages"]
+        table.add_row("languages", ", ".join(f"{k} {v:.0%}" for k, v in shares.items()))
     if report.get("dead_letter") and report.get("failed"):
         table.add_row("dead letter", escape(str(report["dead_letter"])))
     if report.get("interrupted"):

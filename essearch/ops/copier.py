@@ -1,7 +1,8 @@
 """Copying documents from one version to another: the server's `_reindex`, or client-side.
 
 Which one (`choose_copy_strategy`): the server's `_reindex` only when the cluster has the reindex
-module AND no document needs a new vector (same embedder; only the mapping or analyzer changed).
+module AND no document needs a new vector or new client-made fields (same embedder; only the
+mapping or analyzer changed; the source already has the CJK word field).
 Otherwise the client reads the source with PIT + `search_after` and writes each chunk to the target
 as is (same `_id`, text, metadata, content hash and `indexed_at`), with a vector from the new
 embedder. Chunks are re-embedded exactly as ingest embeds them (`title\\ntext`), so keeping chunk
@@ -30,6 +31,7 @@ from essearch.errors import EmbeddingError, IngestError
 from essearch.es.capabilities import Capabilities
 from essearch.index.definitions import VectorSpec, vector_problem
 from essearch.index.schema import (
+    CJK_FIELD,
     CONTENT_HASH_FIELD,
     DOC_ID_FIELD,
     INDEXED_AT_FIELD,
@@ -41,6 +43,7 @@ from essearch.ingest.chunker import embed_text
 from essearch.ingest.failures import DeadLetter, Failure, describe_bulk_error
 from essearch.ingest.progress import Counters
 from essearch.ops.reader import hash_map, iter_pages
+from essearch.text.fields import language_fields
 
 log = logging.getLogger(__name__)
 
@@ -271,6 +274,10 @@ class Copier:
                 src[VECTOR_FIELD] = [float(x) for x in vector]
         actions = []
         for hit, src in zip(hits, sources, strict=True):
+            # recomputed on every copy: an index made before the CJK field gets it, and a newer
+            # segmenter or folding table takes effect
+            src.pop(CJK_FIELD, None)
+            src.update(language_fields(src.get(TITLE_FIELD), src.get(TEXT_FIELD)))
             problem = vector_problem(src.get(VECTOR_FIELD), self.vector_spec)
             if problem is not None:
                 self._fail(Failure("embed", problem, id=hit["_id"], doc_id=src.get(DOC_ID_FIELD)))

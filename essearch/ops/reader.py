@@ -49,6 +49,16 @@ def read_body(
     return body
 
 
+def _needs_exclude_vectors_option(client: Elasticsearch) -> bool:
+    """`_source.exclude_vectors` exists from 9.1 (vectors may be left out of `_source` there);
+    older servers reject the key and always return vectors in `_source`."""
+    from essearch.es.capabilities import parse_version
+    from essearch.es.client import server_version
+
+    version = server_version(client)
+    return version is None or parse_version(version) >= (9, 1, 0)
+
+
 def pit_search_body(
     pit_id: str,
     *,
@@ -76,7 +86,11 @@ def iter_pages(
     `sort` defaults to `_shard_doc` (the cheapest); with another sort the PIT's own tiebreaker
     keeps `search_after` exact."""
     body = read_body(
-        size=size, query=query, source=source, include_vectors=include_vectors, sort=sort
+        size=size,
+        query=query,
+        source=source,
+        include_vectors=include_vectors and _needs_exclude_vectors_option(client),
+        sort=sort,
     )
     for response in pit_pages(client, index, body, keep_alive=keep_alive):
         if hits := response["hits"]["hits"]:

@@ -53,6 +53,7 @@ from essearch.index.definitions import VectorSpec
 from essearch.index.diff import body_fingerprint, compare_body
 from essearch.index.guard import describe
 from essearch.index.manager import IndexManager
+from essearch.index.schema import CJK_FIELD
 from essearch.ingest.chunker import Chunker
 from essearch.ingest.failures import DeadLetter
 from essearch.ingest.progress import Counters, NoProgress, ProgressView
@@ -233,6 +234,14 @@ def plan_chunking(
     return recorded, "kept (pass --chunk-size to change it)"
 
 
+def _gains_cjk_field(live_mapping: dict[str, Any], new_mappings: dict[str, Any]) -> bool:
+    """The new version has the CJK word field and the old one lacks it: only the client copy
+    fills it (`_reindex` copies sources as they are)."""
+    new_props = new_mappings.get("properties") or {}
+    old_props = live_mapping.get("properties") or {}
+    return CJK_FIELD in new_props and CJK_FIELD not in old_props
+
+
 def _unfinished_targets(manager: IndexManager, source: str) -> list[tuple[str, dict[str, Any]]]:
     """Unaliased versions newer than `source` whose state says a migration from it is underway."""
     source_version = manager.version_of(source) or 0
@@ -323,7 +332,9 @@ def plan_reindex(
         analyzer_changed=_analyzers(live_mapping) != _analyzers(body["mappings"]),
         strategy=choose_copy_strategy(
             capabilities if allow_server_reindex else None,
-            needs_reembed or not same_chunking(old_chunking, new_chunking),
+            needs_reembed
+            or not same_chunking(old_chunking, new_chunking)
+            or _gains_cjk_field(live_mapping, body["mappings"]),
         ),
         estimated_chunks=stats["hits"]["total"]["value"],
         estimated_documents=stats["aggregations"]["docs"]["value"],

@@ -185,10 +185,13 @@ def build_search(
     rank_feature_supported: bool = True,
     fusion: Fusion = "ragflow",
     source_vectors_option: bool = False,
+    knn_query_supported: bool = True,
 ) -> SearchPlan:
     """Everything but from/size. `window` is offset+limit (k is raised to cover it).
 
-    `source_vectors_option`: the cluster understands `_source.exclude_vectors` (ES >= 9.1)."""
+    `source_vectors_option`: the cluster understands `_source.exclude_vectors` (ES >= 9.1).
+    `knn_query_supported`: the `knn` query exists (ES >= 8.12); on 8.11 the kNN leg becomes the
+    top-level `knn` section, which Elasticsearch also adds to the query's scores (same sum)."""
     filters, must_not = condition_clauses(condition)
     texts, denses, fusions = [], [], []
     for expr in match_expressions or []:
@@ -231,11 +234,16 @@ def build_search(
             denses[0], filters, must_not, window=window, boost=knn_boost
         )
         plan.has_knn = True
+    top_level_knn: dict[str, Any] | None = None
+    if knn_clause is not None and not knn_query_supported:
+        top_level_knn, knn_clause = knn_clause["knn"], None
     if texts:
         plan.has_text = True
         text_bool: dict[str, Any] = {"must": [text_query(texts[0])]}
         if ranks:
             text_bool["should"] = ranks
+        if top_level_knn is not None:
+            text_bool["boost"] = max(text_boost, 0.0)
         if knn_clause is not None:
             text_bool["boost"] = max(text_boost, 0.0)
             outer["should"] = [{"bool": text_bool}, knn_clause]
@@ -250,6 +258,10 @@ def build_search(
         outer["should"] = ranks
         outer["minimum_should_match"] = 0
     body: dict[str, Any] = {"query": {"bool": outer} if outer else {"match_all": {}}}
+    if top_level_knn is not None:
+        body["knn"] = top_level_knn
+        if not texts and not ranks:
+            del body["query"]  # the filters are inside knn.filter; a query would add match-alls
 
     selected = list(select_fields or [])
     plan.vector_fields = [f for f in selected if f.endswith("_vec")]

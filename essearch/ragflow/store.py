@@ -522,6 +522,7 @@ class ESDocStore:
             rank_feature_supported=self.capabilities.rank_feature,
             fusion=self.fusion,
             source_vectors_option=self._source_vectors_option,
+            knn_query_supported=self.capabilities.knn_query,
         )
         body = plan.body
         if plan.knn_only and window > KNN_CAP:

@@ -41,6 +41,7 @@ from essearch.retrieval.strategies import (
     unavailable_error,
 )
 from essearch.settings import Settings
+from essearch.text.guard import KNN_WEIGHT_FACTOR, query_flagged
 
 log = logging.getLogger("essearch.retrieval")
 
@@ -166,6 +167,17 @@ def _guard(state: CoreState, info: EmbedderInfo, vector_len: int) -> Generator[O
     state.guarded[state.index] = now
 
 
+def downweight_knn(params: SearchParams) -> SearchParams:
+    """The params with the kNN leg weighed down by the language guard (linear and RRF)."""
+    bm25_w, knn_w = params.rrf_weights or (1.0, 1.0)
+    return params.model_copy(
+        update={
+            "knn_weight": params.knn_weight * KNN_WEIGHT_FACTOR,
+            "rrf_weights": (bm25_w, knn_w * KNN_WEIGHT_FACTOR),
+        }
+    )
+
+
 def _guard_dims(state: CoreState, vector_len: int) -> Generator[Op, Any, None]:
     """A caller's query vector: no embedder to compare, but its dims must be the index's."""
     try:
@@ -244,11 +256,25 @@ def search_flow(state: CoreState, params: SearchParams) -> Generator[Op, Any, Se
     caps = state.caps
     if params.oversample is None and state.rescore_oversample is not None:
         params = params.model_copy(update={"oversample": state.rescore_oversample})
+    guarded = False
+    if params.mode == "hybrid" and params.fusion == "auto":
+        info_for_guard: EmbedderInfo = yield EmbedderInfoOp()
+        flagged = query_flagged(info_for_guard.model, params.query)
+        if flagged is not None:
+            guarded = True
+            params = downweight_knn(params)
+            notes.append(
+                f"language guard: the embedder {info_for_guard.model!r} does not cover this "
+                f"{flagged!r} query; kNN weight lowered to {params.knn_weight:.2f} "
+                f"(RRF weights {params.rrf_weights})"
+            )
     page = params
     if params.rerank:  # retrieve the rerank window, cut the page after reranking
         window = max(params.from_ + params.k, params.rerank_top_n or state.rerank_top_n)
         params = params.model_copy(update={"k": window, "from_": 0})
     strategy: Strategy = choose(params, caps, server_refused=state.server_refused)
+    if guarded and strategy.server_feature is not None:
+        strategy = fallback_for(strategy)  # the guard's weights are applied here, on any cluster
     if params.fusion == "auto" and params.mode == "hybrid" and strategy.server_feature is None:
         notes.append(f"auto: server fusion unavailable here, using {strategy.name}")
 

@@ -14,7 +14,7 @@ from elasticsearch import ApiError, AsyncElasticsearch
 
 from essearch.embedders.base import EmbedderInfo
 from essearch.es.capabilities import Capabilities, probe_async
-from essearch.es.client import client_kwargs, make_async_client
+from essearch.es.client import make_async_client
 from essearch.es.pit import apit_pages
 from essearch.rerank.base import Reranker
 from essearch.retrieval import _core
@@ -32,7 +32,7 @@ def _async_client(settings: Settings) -> AsyncElasticsearch:
     except ValueError as exc:
         if "aiohttp" not in str(exc):
             raise
-        return AsyncElasticsearch(**client_kwargs(settings.es), node_class=HttpxAsyncHttpNode)
+        return make_async_client(settings, node_class=HttpxAsyncHttpNode)
 
 
 class AsyncSearchClient(BaseSearchClient[AsyncElasticsearch]):

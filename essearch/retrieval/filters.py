@@ -7,7 +7,8 @@ of the chunk schema means ``metadata.<name>``, so ``lang=zh`` filters on ``metad
 Forms (all equivalent ways to build the same tree):
 
 - objects: ``F.eq("lang", "zh") & F.gte("year", 2020) | ~F.exists("draft")``
-- dicts: ``{"lang": "zh", "year": {"gte": 2020}, "tag": ["a", "b"], "or": [...], "not": {...}}``
+- dicts: ``{"lang": "zh", "year": {"gte": 2020}, "tag": ["a", "b"], "or": [...], "not": {...}}``;
+  per field also ``{"contains": "x"}``, ``{"prefix": "x"}``, ``{"suffix": "x"}`` (keyword fields)
 - CLI: ``lang=zh``, ``lang!=en``, ``year>=2020``, ``tag in a,b``, ``tag not in a,b``, ``draft``
   (exists), ``!draft`` (missing), or a JSON object in the dict form. Several are ANDed.
 """
@@ -121,6 +122,30 @@ class Exists(Filter):
         return {"exists": {"field": resolve_field(self.field)}}
 
 
+def _wildcard_escape(value: str) -> str:
+    return "".join("\\" + c if c in "*?\\" else c for c in value)
+
+
+@dataclass(frozen=True)
+class Substring(Filter):
+    """`contains` / `prefix` / `suffix` on a keyword field (case-sensitive, like a term)."""
+
+    field: str
+    value: str
+    how: str = "contains"  # contains | prefix | suffix
+
+    def to_es(self) -> dict[str, Any]:
+        field = resolve_field(self.field)
+        value = str(self.value)
+        if field in TEXT_FIELDS:  # analyzed text: the nearest meaning is the phrase
+            return {"match_phrase": {field: value}}
+        if self.how == "prefix":
+            return {"prefix": {field: {"value": value}}}
+        pattern = _wildcard_escape(value)
+        pattern = f"*{pattern}*" if self.how == "contains" else f"*{pattern}"
+        return {"wildcard": {field: {"value": pattern}}}
+
+
 @dataclass(frozen=True)
 class Not(Filter):
     inner: Filter
@@ -201,6 +226,18 @@ class F:
         return Range(field, gt=gt, gte=gte, lt=lt, lte=lte)
 
     @staticmethod
+    def contains(field: str, value: str) -> Filter:
+        return Substring(field, value, "contains")
+
+    @staticmethod
+    def prefix(field: str, value: str) -> Filter:
+        return Substring(field, value, "prefix")
+
+    @staticmethod
+    def suffix(field: str, value: str) -> Filter:
+        return Substring(field, value, "suffix")
+
+    @staticmethod
     def exists(field: str) -> Filter:
         return Exists(field)
 
@@ -226,7 +263,7 @@ class F:
 
 
 # -- dict form -------------------------------------------------------------------------------
-_DICT_OPS = {"eq", "ne", "in", "nin", "exists", *RANGE_OPS}
+_DICT_OPS = {"eq", "ne", "in", "nin", "exists", "contains", "prefix", "suffix", *RANGE_OPS}
 
 
 def from_dict(data: Mapping[str, Any]) -> Filter:
@@ -279,6 +316,9 @@ def _field_condition(field: str, value: Any) -> Filter:
         parts.append(Not(In(field, tuple(_as_list(f"{field}.nin", value["nin"])))))
     if "exists" in value:
         parts.append(Exists(field) if value["exists"] else Not(Exists(field)))
+    for how in ("contains", "prefix", "suffix"):
+        if how in value:
+            parts.append(Substring(field, str(value[how]), how))
     if not parts:
         raise SearchError(f"filter: no condition on `{field}`")
     return parts[0] if len(parts) == 1 else And(tuple(parts))

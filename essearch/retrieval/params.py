@@ -8,11 +8,13 @@ from typing import Any, Literal, TypedDict
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from essearch.errors import SearchError
+from essearch.index import schema
 from essearch.retrieval import queries as q
 from essearch.retrieval.filters import FilterLike, compile_filter
 from essearch.retrieval.names import FUSIONS as FUSIONS
 from essearch.retrieval.names import MODES as MODES
 from essearch.retrieval.names import Fusion, Mode
+from essearch.text import cjk
 
 
 class ModeOptions(TypedDict, total=False):
@@ -153,7 +155,16 @@ class SearchParams(BaseModel):
             tie_breaker=self.tie_breaker,
             lucene_syntax=self.lucene_syntax,
             boost=boost,
+            cjk_words=self.cjk_words(),
         )
+
+    def cjk_words(self) -> str | None:
+        """The query's CJK word tokens when it searches the text field (default fields)."""
+        if self.lucene_syntax or not any(
+            f.split("^", 1)[0] == schema.TEXT_FIELD for f in self.fields
+        ):
+            return None
+        return cjk.words(self.query, for_query=True)
 
     def highlight_spec(self) -> dict[str, Any] | None:
         if not self.highlight or not (self.query or "").strip():

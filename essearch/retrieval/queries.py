@@ -40,7 +40,7 @@ HIGHLIGHT_IN_LEG_MAX_WINDOW = 30
 #: (client-linear nDCG@10: 0.5 -> 0.716, 0.6 -> 0.728, 0.7 -> 0.716, 0.8 -> 0.695).
 DEFAULT_KNN_WEIGHT = 0.6
 #: Fields returned per hit: vectors are never shipped back.
-SOURCE_EXCLUDES: tuple[str, ...] = (schema.VECTOR_FIELD,)
+SOURCE_EXCLUDES: tuple[str, ...] = (schema.VECTOR_FIELD, schema.CJK_FIELD)
 
 
 def check_num_candidates(k: int, num_candidates: int | None) -> int:
@@ -62,11 +62,23 @@ def bm25_query(
     tie_breaker: float | None = DEFAULT_TIE_BREAKER,
     lucene_syntax: bool = False,
     boost: float | None = None,
+    cjk_words: str | None = None,
 ) -> dict[str, Any]:
     """The text clause. User text goes to `combined_fields` / `multi_match` (never parsed as
-    query syntax) unless `lucene_syntax`."""
+    query syntax) unless `lucene_syntax`. `cjk_words` (the query's CJK word tokens, see
+    essearch.text.cjk) also searches the CJK word field: the two BM25 scores add up."""
     if operator.lower() not in ("or", "and"):
         raise SearchError(f"operator must be 'or' or 'and', got {operator!r}")
+    if cjk_words and not lucene_syntax:
+        plain = bm25_query(
+            text,
+            fields=fields,
+            operator=operator,
+            minimum_should_match=minimum_should_match,
+            multi_match_type=multi_match_type,
+            tie_breaker=tie_breaker,
+        )
+        return cjk_words_clause(plain, cjk_words, operator, minimum_should_match, boost)
     if lucene_syntax:
         clause: dict[str, Any] = {
             "query": text,
@@ -99,6 +111,25 @@ def bm25_query(
     if boost is not None:
         clause["boost"] = boost
     return {"multi_match": clause}
+
+
+def cjk_words_clause(
+    plain: dict[str, Any],
+    cjk_words: str,
+    operator: str = "or",
+    minimum_should_match: str | int | None = None,
+    boost: float | None = None,
+) -> dict[str, Any]:
+    """`plain` OR a `match` on the CJK word field: unigram and word matches both score.
+
+    An index made before the field existed simply has no matches there."""
+    match: dict[str, Any] = {"query": cjk_words, "operator": operator.lower()}
+    if minimum_should_match is not None:
+        match["minimum_should_match"] = minimum_should_match
+    bool_: dict[str, Any] = {"should": [plain, {"match": {schema.CJK_FIELD: match}}]}
+    if boost is not None:
+        bool_["boost"] = boost
+    return {"bool": bool_}
 
 
 def filtered(query: dict[str, Any] | None, filter_clause: dict[str, Any] | None) -> dict[str, Any]:

@@ -1,0 +1,1 @@
+"""One router per API: native search, documents, indices, health/metrics, Dify, playground."""
