@@ -96,3 +96,16 @@ def test_real_scifact_split_if_present() -> None:
     dataset = load_beir(root, "test")
     assert len(dataset.queries) == 300
     assert sum(len(v) for v in dataset.qrels.values()) == 339
+
+
+def test_self_hits_need_the_same_id_and_the_same_text(tmp_path: Path) -> None:
+    from essearch.eval.beir import find_self_hits
+
+    corpus = [
+        {"_id": "a1", "title": "", "text": "Cats  are\nbetter than dogs."},  # the query itself
+        {"_id": "1", "title": "x", "text": "A document that happens to share an id."},
+        {"_id": "d9", "title": "", "text": "unrelated"},
+    ]
+    root = write_beir(tmp_path / "set", qrels="q\tc\ts\n", queries=[], corpus=corpus)
+    queries = {"a1": "Cats are better than dogs.", "1": "what is query one", "q7": "no doc"}
+    assert find_self_hits(root / "corpus.jsonl", queries) == {"a1"}

@@ -62,11 +62,13 @@ def test_eval_end_to_end(tiny_beir, index_name, settings_for, es_client, es_url,
         settings=settings,
         modes=["bm25", "knn", "hybrid"],
         fusions=["auto", "client-linear"],
+        self_hits="keep",
         client=es_client,
         embedder=local_embedder,
         index_prefix=index_name,
     )
     assert report.queries == 5  # "unjudged" is left out
+    assert report.self_hit_queries == 1  # query "d3" is document d3
     assert report.index["documents"] == len(DOCS)
     assert report.index["reused"] is False
     assert report.metrics == ["ndcg@10", "recall@100", "mrr@10"]
@@ -75,6 +77,10 @@ def test_eval_end_to_end(tiny_beir, index_name, settings_for, es_client, es_url,
     assert report.query_embedding["p50_ms"] > 0
     by_label = {r.label: r for r in report.results}
     assert set(by_label) == {"bm25", "knn", "hybrid/auto", "hybrid/client-linear"}
+    if not es_client_caps(es_client).rrf_retriever:  # Basic: auto is client-side linear fusion
+        auto = by_label["hybrid/auto"]
+        assert auto.strategy == "client-linear" and auto.same_as == "hybrid/client-linear"
+        assert auto.rankings == by_label["hybrid/client-linear"].rankings
     for result in report.results:
         assert result.errors == 0, result.first_error
         assert result.queries == 5
@@ -83,7 +89,7 @@ def test_eval_end_to_end(tiny_beir, index_name, settings_for, es_client, es_url,
         assert 0 < result.latency["p50_ms"] <= result.latency["p95_ms"]
     bm25 = by_label["bm25"]
     assert bm25.rankings["q1"][0] == "d13"  # the exact keyword is found first
-    assert bm25.rankings["d3"][0] == "d3"  # the self-hit is kept unless asked
+    assert bm25.rankings["d3"][0] == "d3"  # the self-hit is kept when asked
     assert by_label["knn"].rankings["q4"][0] == "d5"  # semantic match without shared words
     assert by_label["knn"].metrics["recall@100"] == 1.0  # 13 docs, depth 100: all retrieved
     assert by_label["hybrid/client-linear"].metrics["ndcg@10"] > 0.5
@@ -92,14 +98,14 @@ def test_eval_end_to_end(tiny_beir, index_name, settings_for, es_client, es_url,
         str(tiny_beir),
         settings=settings,
         modes=["bm25"],
-        drop_self_hits=True,
         client=es_client,
         embedder=local_embedder,
         index_prefix=index_name,
     )
     assert again.index["reused"] is True
     assert again.index["name"] == report.index["name"]
-    dropped = again.results[0]
+    dropped = again.results[0]  # the default (auto) drops the query's own document, as BEIR
+    assert again.self_hits == "auto"
     assert "d3" not in dropped.rankings["d3"]
     assert dropped.rankings["d3"][0] == "d4"  # espresso shares "coffee", "hot water"
     assert dropped.metrics["mrr@10"] > bm25.metrics["mrr@10"]
@@ -118,6 +124,9 @@ def test_eval_end_to_end(tiny_beir, index_name, settings_for, es_client, es_url,
             "bm25,knn",
             "--index-prefix",
             index_name,
+            "--self-hits",
+            "keep",
+            "--no-cache",
             "--json",
             "--output",
             str(output),
@@ -131,6 +140,77 @@ def test_eval_end_to_end(tiny_beir, index_name, settings_for, es_client, es_url,
     assert data["index"]["reused"] is True
     assert [r["label"] for r in data["results"]] == ["bm25", "knn"]
     assert data["results"][0]["metrics"] == bm25.metrics
+
+
+def es_client_caps(es_client):
+    from essearch.es import probe
+
+    return probe(es_client)
+
+
+def test_eval_cache_exact_knn_and_progress(
+    tiny_beir, tmp_path, index_name, settings_for, es_client, local_embedder
+):
+    """A rebuilt index and the flat twin re-embed nothing: every vector comes from the cache
+    file; every phase reports progress."""
+    from io import StringIO
+
+    from rich.console import Console
+
+    from essearch.eval.progress import PhaseProgress
+
+    cache = tmp_path / "work" / "embeddings.sqlite"
+    settings = settings_for(index_name)
+    first = evaluate_dataset(
+        str(tiny_beir),
+        settings=settings,
+        modes=["knn"],
+        client=es_client,
+        embedder=local_embedder,
+        embedding_cache=cache,
+        index_prefix=index_name,
+    )
+    chunks = first.index["chunks"]
+    assert first.embedding_cache["path"] == str(cache)
+    # every chunk and query missed once (texts are unique here), nothing hit
+    assert first.embedding_cache["misses"] == chunks + 5 and first.embedding_cache["hits"] == 0
+    assert first.query_vectors == {"cached": 0, "embedded": 5}
+
+    out = StringIO()
+    progress = PhaseProgress(Console(file=out, width=200), prefix="tiny: ", live=False)
+    again = evaluate_dataset(
+        str(tiny_beir),
+        settings=settings,
+        modes=["bm25", "knn"],
+        exact_knn=True,
+        rebuild=True,
+        client=es_client,
+        embedder=local_embedder,
+        embedding_cache=cache,
+        index_prefix=index_name,
+        progress=progress,
+    )
+    assert again.index["reused"] is False and again.exact_index is not None
+    assert again.exact_index["name"] != again.index["name"]
+    assert again.exact_index["name"].startswith(index_name)
+    # rebuilt index + flat twin: 2 x chunks document lookups, all hits; queries from the cache
+    assert again.embedding_cache == {"path": str(cache), "hits": 2 * chunks, "misses": 0}
+    assert again.query_vectors == {"cached": 5, "embedded": 0}
+    by_label = {r.label: r for r in again.results}
+    assert [r.label for r in again.results] == ["bm25", "knn", "knn/flat"]
+    assert by_label["knn/flat"].index == f"{again.exact_index['name']}"
+    # 13 documents: HNSW finds the exact neighbours, so both kNN runs agree
+    assert by_label["knn/flat"].rankings == by_label["knn"].rankings
+    lines = out.getvalue()
+    for phase in (
+        "tiny: load",
+        "tiny: index (int8_hnsw)",
+        "tiny: index (flat, exact kNN)",
+        "tiny: embed queries",
+        "tiny: bm25: 5/5",
+        "tiny: knn/flat: 5/5",
+    ):
+        assert phase in lines, (phase, lines)
 
 
 def test_eval_sweep_reports_best_per_metric(

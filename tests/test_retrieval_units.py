@@ -247,9 +247,10 @@ def test_minmax_linear_fusion():
 
 
 # -- strategy choice --------------------------------------------------------------------------
-def test_auto_uses_server_rrf_only_when_licensed():
+def test_auto_uses_server_fusion_only_when_licensed():
     params = SearchParams.make("x")
-    assert choose(params, ENTERPRISE).name == "rrf"
+    assert choose(params, ENTERPRISE).name == "linear"
+    assert choose(params, OLD_ENTERPRISE).name == "rrf"
     assert choose(params, BASIC).name == AUTO_FALLBACK
     assert choose(params, ENTERPRISE, server_refused=True).name == AUTO_FALLBACK
 

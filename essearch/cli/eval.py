@@ -53,8 +53,32 @@ def _ints(value: str | None) -> list[int | None] | None:
 @click.option("--rank-constant", type=int, help="RRF rank constant.")
 @click.option("--analyzer", help="Text analyzer of the evaluation index (default: settings).")
 @click.option(
-    "--drop-self-hits", is_flag=True, help="Drop hits whose id is the query id (ArguAna)."
+    "--self-hits",
+    type=click.Choice(["auto", "drop", "keep"]),
+    default="auto",
+    show_default=True,
+    help="auto: drop a hit that is the query's own document (same id and text, as in ArguAna; "
+    "BEIR leaves it out); drop: every hit whose id is the query id; keep: none.",
 )
+@click.option("--drop-self-hits", is_flag=True, hidden=True, help="Same as --self-hits drop.")
+@click.option(
+    "--exact-knn",
+    is_flag=True,
+    help="Also index the same vectors with `flat` (exact kNN) and run kNN on it (knn/flat).",
+)
+@click.option(
+    "--work-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Where the evaluation keeps its embedding cache (default: ~/.cache/essearch/eval).",
+)
+@click.option(
+    "--cache",
+    "cache_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Embedding cache file (default: <work-dir>/embeddings.sqlite, or "
+    "ESSEARCH_EMBEDDER_CACHE_PATH when set). Unchanged texts are never embedded twice.",
+)
+@click.option("--no-cache", is_flag=True, help="Embed everything, keep nothing.")
 @click.option("--sweep", is_flag=True, help="Also try a grid of fusion settings; best per metric.")
 @click.option(
     "--sweep-fusions",
@@ -98,7 +122,12 @@ def eval_cmd(
     knn_weight: float | None,
     rank_constant: int | None,
     analyzer: str | None,
+    self_hits: str,
     drop_self_hits: bool,
+    exact_knn: bool,
+    work_dir: Path | None,
+    cache_path: Path | None,
+    no_cache: bool,
     sweep: bool,
     sweep_fusions: str,
     sweep_weights: str | None,
@@ -116,10 +145,18 @@ def eval_cmd(
 
     Reports nDCG@k, Recall@depth and MRR@k (computed with ranx) and query latency p50/p95 for
     every judged query of the split. The index is named after the dataset, a fingerprint of the
-    corpus file and the embedder, so later runs reuse it.
+    corpus file and the embedder, so later runs reuse it; document and query vectors are kept in
+    an embedding cache, so rebuilding an index or re-running embeds nothing unchanged.
     """
+    from essearch.eval.progress import PhaseProgress
     from essearch.eval.report import print_report, write_results
-    from essearch.eval.runner import HYBRID_FUSIONS, MODES, evaluate_dataset, parse_list
+    from essearch.eval.runner import (
+        HYBRID_FUSIONS,
+        MODES,
+        default_cache_path,
+        evaluate_dataset,
+        parse_list,
+    )
 
     settings = get_settings()
     if analyzer:
@@ -139,50 +176,37 @@ def eval_cmd(
     except ValueError as exc:
         raise click.BadParameter(f"sweep grid: {exc}") from None
     cluster_settings_checked(settings)  # the arguments first, then the cluster
-
-    ingest_progress = None
-    status = None
-    if not quiet:
-        from essearch.ingest.progress import RichProgress
-
-        ingest_progress = RichProgress(err_console)
-
-    def progress(label: str, done: int, total: int) -> None:
-        if status is not None:
-            status.update(f"[bold]eval[/bold] {label}: {done} queries" if done else f"{label}")
-
-    if not quiet:
-        status = err_console.status("evaluating")
-    try:
-        if status is not None:
-            # the ingest progress bar and the status spinner cannot share the terminal: start
-            # the spinner once the index is ready (first progress callback).
-            pass
-        report = evaluate_dataset(
-            str(dataset_dir),
-            settings=settings,
-            split=split,
-            modes=mode_list,
-            fusions=fusion_list,
-            k=k,
-            depth=depth,
-            num_candidates=num_candidates,
-            knn_weight=knn_weight,
-            rank_constant=rank_constant,
-            drop_self_hits=drop_self_hits,
-            sweep=sweep,
-            sweep_fusions=parse_list(sweep_fusions, HYBRID_FUSIONS, "sweep fusion"),
-            sweep_grid=grid,
-            rebuild=rebuild,
-            embed_once=not embed_per_search,
-            index_prefix=index_prefix,
-            max_queries=max_queries,
-            progress=_StartOnce(status, progress) if status is not None else None,
-            ingest_progress=ingest_progress,
-        )
-    finally:
-        if status is not None:
-            status.stop()
+    cache: Path | None = None  # None: no cache, or the one the settings configure
+    if no_cache or cache_path is not None:
+        embedder_settings = settings.embedder.model_copy(update={"cache_path": None})
+        settings = settings.model_copy(update={"embedder": embedder_settings})
+        cache = cache_path
+    elif settings.embedder.cache_path is None:
+        cache = default_cache_path(work_dir)
+    progress = None if quiet else PhaseProgress(err_console, prefix=f"{dataset_dir.name}: ")
+    report = evaluate_dataset(
+        str(dataset_dir),
+        settings=settings,
+        split=split,
+        modes=mode_list,
+        fusions=fusion_list,
+        k=k,
+        depth=depth,
+        num_candidates=num_candidates,
+        knn_weight=knn_weight,
+        rank_constant=rank_constant,
+        self_hits="drop" if drop_self_hits else self_hits,
+        exact_knn=exact_knn,
+        sweep=sweep,
+        sweep_fusions=parse_list(sweep_fusions, HYBRID_FUSIONS, "sweep fusion"),
+        sweep_grid=grid,
+        rebuild=rebuild,
+        embed_once=not embed_per_search,
+        embedding_cache=cache,
+        index_prefix=index_prefix,
+        max_queries=max_queries,
+        progress=progress,
+    )
     if output is not None:
         write_results(report, output)
     if as_json:
@@ -193,21 +217,6 @@ def eval_cmd(
         print_report(report, console)
         if output is not None:
             console.print(f"results written to {safe(output)}")
-
-
-class _StartOnce:
-    """Starts the rich status spinner on the first call (after the ingest bar is gone)."""
-
-    def __init__(self, status, callback) -> None:
-        self.status = status
-        self.callback = callback
-        self.started = False
-
-    def __call__(self, label: str, done: int, total: int) -> None:
-        if not self.started:
-            self.status.start()
-            self.started = True
-        self.callback(label, done, total)
 
 
 COMMANDS = [eval_cmd]

@@ -95,7 +95,8 @@ def _render(result: SearchResult, show_legs: bool) -> None:
     type=click.Choice(FUSIONS),
     default="auto",
     show_default=True,
-    help="Hybrid fusion: auto = server RRF when licensed, else client-side fusion.",
+    help="Hybrid fusion: auto = server linear (else RRF) when licensed, else client-side "
+    "linear fusion.",
 )
 @click.option("-k", "--k", "k", type=int, default=10, show_default=True, help="Hits to return.")
 @click.option("--from", "from_", type=int, default=0, help="Offset (inside the result window).")

@@ -1,14 +1,17 @@
 """BEIR datasets: `corpus.jsonl`, `queries.jsonl` and `qrels/<split>.tsv` (with a header line).
 
 Only the queries judged in the split's qrels are evaluated (BEIR's convention); the corpus itself
-is streamed by the ingest pipeline, so here it is only fingerprinted (for index reuse).
+is streamed by the ingest pipeline, so here it is only fingerprinted (for index reuse) and scanned
+for self-hits: queries that are themselves a corpus document (ArguAna), which BEIR leaves out of
+the ranking.
 """
 
 from __future__ import annotations
 
 import csv
 import hashlib
-from collections.abc import Iterator
+import re
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -134,3 +137,23 @@ def corpus_fingerprint(path: str | Path) -> str:
     with file.open("rb") as handle:
         digest.update(handle.read(FINGERPRINT_BYTES))
     return digest.hexdigest()[:16]
+
+
+def _normalised(text: str) -> str:
+    return re.sub(r"\s+", " ", text).strip()
+
+
+def find_self_hits(corpus_path: str | Path, queries: Mapping[str, str]) -> set[str]:
+    """Query ids whose corpus document of the same id *is* the query (same text, whitespace
+    aside). Ids alone are not enough: CISI and Cranfield number queries and documents
+    independently, so query 1 and document 1 are different texts and may even be relevant."""
+    found: set[str] = set()
+    for _lineno, record in iter_jsonl(Path(corpus_path)):
+        doc_id = str(record.get("_id", record.get("id", "")))
+        query = queries.get(doc_id)
+        if query is None:
+            continue
+        text = record.get("text")
+        if isinstance(text, str) and _normalised(text) == _normalised(query):
+            found.add(doc_id)
+    return found

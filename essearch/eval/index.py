@@ -74,6 +74,12 @@ def eval_index_name(dataset_name: str, key: str, prefix: str = INDEX_PREFIX) -> 
     return f"{prefix}-{slug}-{key}"
 
 
+def is_empty_document(failure: Any) -> bool:
+    """A corpus line with nothing to index (Cranfield has two): it can never be retrieved, as in
+    BEIR, and does not make the index incomplete."""
+    return failure.stage == "load" and str(failure.reason).endswith("is empty")
+
+
 def settings_for_index(settings: Settings, name: str) -> Settings:
     """The same settings with the evaluation index as target (no replicas: a throwaway index)."""
     index = settings.index.model_copy(update={"name": name, "replicas": 0})
@@ -130,12 +136,17 @@ def prepare_index(
     rebuild: bool = False,
     progress: Any = None,
     prefix: str = INDEX_PREFIX,
+    vector_index_type: str | None = None,
 ) -> tuple[PreparedIndex, Settings]:
     """Reuse the index built from this corpus and embedder, or (re)build it; returns the index
-    and the settings that point at it."""
+    and the settings that point at it. `vector_index_type` overrides the settings' (`flat`: the
+    exact-kNN twin; with a cached embedder its build re-embeds nothing)."""
     from essearch.index import IndexManager
     from essearch.ingest import FieldMap, IngestOptions, ingest
 
+    if vector_index_type is not None:
+        index = settings.index.model_copy(update={"vector_index_type": vector_index_type})
+        settings = settings.model_copy(update={"index": index})
     fingerprint = corpus_fingerprint(dataset.corpus_path)
     info = embedder.info
     name = eval_index_name(dataset.name, index_key(fingerprint, info.to_dict(), settings), prefix)
@@ -154,6 +165,10 @@ def prepare_index(
 
     physical, record = eval_meta(client, name)
     if physical and record.get("complete") and record.get("corpus_fingerprint") == fingerprint:
+        if record.get("empty_documents"):
+            notes.append(
+                f"{record['empty_documents']} corpus documents have no text and were not indexed"
+            )
         return (
             PreparedIndex(
                 name=name,
@@ -180,13 +195,18 @@ def prepare_index(
         **({"progress": progress} if progress is not None else {}),
     )
     build_s = time.monotonic() - started
-    if not report.ok:
-        first = "; ".join(str(f.to_dict()) for f in report.failures[:3])
+    empty = [f for f in report.failures if is_empty_document(f)]
+    serious = [f for f in report.failures if not is_empty_document(f)]
+    if report.interrupted or serious or len(report.failures) < report.failed:
+        first = "; ".join(str(f.to_dict()) for f in serious[:3])
         raise IngestError(
             f"ingesting {dataset.corpus_path} into {name!r} did not finish cleanly "
             f"({report.failed} failures{', ' + report.interrupted if report.interrupted else ''})"
             f"{': ' + first if first else ''}; run again to resume"
         )
+    if empty:
+        where = ", ".join(str(f.source or f.id) for f in empty[:5])
+        notes.append(f"{len(empty)} corpus documents have no text and were not indexed ({where})")
     documents, chunks = count_docs_and_chunks(client, name)
     physical = report.index
     record_eval_meta(
@@ -199,6 +219,7 @@ def prepare_index(
             "documents": documents,
             "chunks": chunks,
             "build_s": round(build_s, 1),
+            "empty_documents": len(empty),
             "built_at": datetime.now(UTC).isoformat(timespec="seconds"),
         },
     )

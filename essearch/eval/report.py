@@ -62,8 +62,11 @@ def _title(report: EvalReport) -> str:
 
 def print_report(report: EvalReport, console: Console | None = None) -> None:
     console = console or Console()
+    data = report.to_dict()
     console.print(results_table(report))
-    console.print(latency_note(report.to_dict()))
+    console.print(latency_note(data), highlight=False, markup=False)
+    for note in run_notes(data):
+        console.print(f"· {note}", highlight=False, markup=False)
     for row in report.results:
         if row.first_error:
             console.print(
@@ -89,15 +92,50 @@ def write_results(report: EvalReport, path: str | Path) -> Path:
 
 
 def latency_note(data: dict[str, Any]) -> str:
-    """What the p50/p95 columns measure."""
-    embedding = data.get("query_embedding") or {}
-    if data.get("latency_includes_embedding", True) or not embedding:
+    """What the p50/p95 columns measure, and where the query vectors came from."""
+    if data.get("latency_includes_embedding", True):
         return "latency: wall-clock per search, including the query embedding"
+    vectors = data.get("query_vectors") or {}
+    embedding = data.get("query_embedding") or {}
+    parts = []
+    if vectors.get("embedded"):
+        parts.append(
+            f"{vectors['embedded']:,} embedded now (p50 {embedding.get('p50_ms', 0):.1f} ms, "
+            f"p95 {embedding.get('p95_ms', 0):.1f} ms each)"
+        )
+    if vectors.get("cached"):
+        parts.append(f"{vectors['cached']:,} from the embedding cache")
+    where = "; query vectors: " + ", ".join(parts) if parts else ""
     return (
-        "latency: wall-clock per search with the query vector already computed; embedding a "
-        f"query took p50 {embedding['p50_ms']:.1f} ms, p95 {embedding['p95_ms']:.1f} ms "
-        "(once per query, shared by all runs)"
+        "latency: wall-clock per search with the query vector already computed (each query is "
+        f"embedded once, shared by all runs){where}"
     )
+
+
+def run_notes(data: dict[str, Any]) -> list[str]:
+    """Self-hits, runs that are another run's figures, fusions left out, the cache."""
+    notes = []
+    if data.get("self_hit_queries"):
+        policy = data.get("self_hits", "auto")
+        verb = "kept" if policy == "keep" else "dropped from the rankings (as BEIR does)"
+        notes.append(
+            f"judged queries that are themselves corpus documents: {data['self_hit_queries']:,}; "
+            f"those self-hits are {verb}"
+        )
+    elif data.get("self_hits") == "drop":
+        notes.append("every hit whose id is the query id is dropped")
+    notes.extend((data.get("index") or {}).get("notes", []))
+    for row in data.get("results", []):
+        if row.get("same_as"):
+            notes.append(f"{row['label']} runs as {row['same_as']} here: same figures")
+    notes.extend(data.get("notes", []))
+    cache = data.get("embedding_cache") or {}
+    if cache.get("path"):
+        notes.append(
+            f"embedding cache {cache['path']}: {cache.get('hits', 0):,} hits, "
+            f"{cache.get('misses', 0):,} misses"
+        )
+    return notes
 
 
 def markdown_table(data: dict[str, Any], rows_key: str = "results") -> str:

@@ -1,26 +1,30 @@
 """Runs every judged query in each mode, turns hits into document runs and scores them with ranx.
 
-A `RunSpec` is one configuration (mode, fusion and its parameters). Each spec gets its own
-`SearchClient` (sharing the Elasticsearch client and the embedder) so its latency includes
-embedding the query, as a user's search would; the sweep shares one client so each query is
-embedded once for the whole grid.
+A `RunSpec` is one configuration (mode, fusion and its parameters, and for the exact-kNN check the
+`flat` twin index). All runs share one `SearchClient` whose query-vector cache is filled once per
+set from the on-disk embedding cache (queries missing there are embedded once, timed, and stored),
+so run latencies measure the search alone and a warm re-run embeds nothing.
 """
 
 from __future__ import annotations
 
 import itertools
 import math
+import os
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from elasticsearch import Elasticsearch
 
 from essearch.embedders.base import Embedder
+from essearch.embedders.cache import CachedEmbedder, space_key, text_sha256
 from essearch.errors import ConfigurationError
-from essearch.eval.beir import BeirDataset, load_beir
+from essearch.es.capabilities import Capabilities
+from essearch.eval.beir import BeirDataset, find_self_hits, load_beir
 from essearch.eval.index import INDEX_PREFIX, prepare_index
 from essearch.eval.metrics import (
     RUN_DEPTH,
@@ -30,6 +34,8 @@ from essearch.eval.metrics import (
     metric_names,
     run_from_rankings,
 )
+from essearch.eval.progress import EvalProgress, SilentProgress
+from essearch.retrieval.strategies import SERVER_FEATURES, STRATEGIES, auto_strategy_name
 from essearch.settings import Settings
 
 MODES = ("bm25", "knn", "hybrid")
@@ -38,8 +44,14 @@ HYBRID_FUSIONS = ("auto", "rrf", "linear", "weighted", "client-rrf", "client-lin
 SWEEP_KNN_WEIGHTS = (0.3, 0.4, 0.5, 0.6, 0.7)
 SWEEP_RANK_CONSTANTS = (10, 20, 40, 60, 100)
 SWEEP_NUM_CANDIDATES = (100, 200, 500)
-WEIGHT_FUSIONS = ("linear", "weighted", "client-linear")
-RANK_FUSIONS = ("rrf", "client-rrf", "auto")
+WEIGHT_FUSIONS = ("linear", "weighted", "client-linear", "auto")
+RANK_FUSIONS = ("rrf", "client-rrf")
+#: How self-hits (a query that is itself a corpus document) are treated: `auto` drops the hits
+#: that are the query's own document (same id and text: ArguAna), `drop` every hit whose id is
+#: the query id, `keep` none.
+SELF_HITS = ("auto", "drop", "keep")
+#: The exact-kNN twin index: the same vectors, brute force, no quantisation.
+EXACT_INDEX_TYPE = "flat"
 
 
 @dataclass(frozen=True)
@@ -49,10 +61,13 @@ class RunSpec:
     mode: str
     fusion: str | None = None
     params: tuple[tuple[str, Any], ...] = ()
+    index: str | None = None  # None: the evaluation index; EXACT_INDEX_TYPE: its flat twin
 
     @property
     def label(self) -> str:
         base = self.mode if self.mode != "hybrid" else f"hybrid/{self.fusion}"
+        if self.index:
+            base = f"{base}/{self.index}"
         extra = ",".join(f"{k}={v}" for k, v in self.params)
         return f"{base}[{extra}]" if extra else base
 
@@ -77,6 +92,10 @@ class ModeResult:
     queries: int
     errors: int = 0
     first_error: str | None = None
+    index: str | None = None  # the index searched
+    wall_s: float = 0.0
+    #: the label of the run whose figures these are, when `auto` resolved to a fusion already run
+    same_as: str | None = None
     #: query id -> parent document ids, best first (kept in memory, left out of to_dict)
     rankings: dict[str, list[str]] = field(default_factory=dict, repr=False)
 
@@ -101,12 +120,22 @@ class EvalReport:
     index: dict[str, Any]
     embedder: dict[str, Any]
     analyzer: str
-    drop_self_hits: bool
+    self_hits: str = "auto"
+    #: judged queries whose own document is in the corpus (their self-hits are dropped under auto)
+    self_hit_queries: int = 0
+    exact_index: dict[str, Any] | None = None
+    #: the on-disk embedding cache: path, hits and misses of this evaluation
+    embedding_cache: dict[str, Any] = field(default_factory=dict)
+    #: wall seconds per phase (load, index, exact index, query embedding, runs)
+    phases: dict[str, float] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
     results: list[ModeResult] = field(default_factory=list)
     sweep: list[ModeResult] = field(default_factory=list)
     best: dict[str, dict[str, Any]] = field(default_factory=dict)
-    #: latency of embedding each query once, when embeddings are shared by all runs
+    #: latency of embedding each query once (the queries not already in the embedding cache)
     query_embedding: dict[str, float] = field(default_factory=dict)
+    #: query vectors found in the embedding cache, and embedded now
+    query_vectors: dict[str, int] = field(default_factory=dict)
     latency_includes_embedding: bool = True
     started_at: str = field(default_factory=lambda: datetime.now(UTC).isoformat(timespec="seconds"))
     elapsed_s: float = 0.0
@@ -189,11 +218,14 @@ def run_spec(
     depth: int = RUN_DEPTH,
     size: int | None = None,
     collapse: bool = False,
-    drop_self_hits: bool = False,
+    drop_self_hits: bool | set[str] = False,
     warmup: int = 1,
     on_query: Callable[[], None] | None = None,
 ) -> ModeResult:
-    """Every judged query through `search.search(...)`; document-level ranx scores."""
+    """Every judged query through `search.search(...)`; document-level ranx scores.
+    `drop_self_hits`: True drops every hit whose id is the query id, a set only for those
+    queries."""
+    run_started = time.monotonic()
     options = {
         **spec.search_options(),
         "k": size or depth,
@@ -215,13 +247,16 @@ def run_spec(
             errors += 1
             first_error = first_error or f"query {query_id}: {type(exc).__name__}: {exc}"
             rankings[query_id] = []
+            if on_query is not None:
+                on_query()
             continue
         latencies.append((time.perf_counter() - started) * 1000)
         strategy = result.strategy
+        drop = query_id in drop_self_hits if isinstance(drop_self_hits, set) else drop_self_hits
         rankings[query_id] = doc_ranking(
             (hit.doc_id or hit.id for hit in result.hits),
             query_id=query_id,
-            drop_self_hits=drop_self_hits,
+            drop_self_hits=drop,
             depth=depth,
         )
         if on_query is not None:
@@ -238,27 +273,67 @@ def run_spec(
         queries=len(items),
         errors=errors,
         first_error=first_error,
+        index=search.state.index,
+        wall_s=round(time.monotonic() - run_started, 1),
         rankings=rankings,
     )
 
 
-def seed_query_cache(search: Any, texts: Sequence[str]) -> tuple[list[float], bool]:
-    """Embed each query once into the client's query-vector cache; (ms per query, whether later
-    searches really hit the cache). Lets every run share one embedding per query, so the runs'
-    latencies measure the search alone and the embedding is reported once beside them."""
-    info = search.embedder.info
+def default_work_dir() -> Path:
+    """Where evaluations keep what outlives a run (the embedding cache):
+    `$XDG_CACHE_HOME/essearch/eval`, else `~/.cache/essearch/eval`."""
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "essearch" / "eval"
+
+
+def default_cache_path(work_dir: str | Path | None = None) -> Path:
+    return Path(work_dir or default_work_dir()).expanduser() / "embeddings.sqlite"
+
+
+def with_cache(embedder: Embedder, cache: str | Path | None) -> tuple[Embedder, bool]:
+    """The embedder behind the on-disk cache at `cache` (already cached: as is; None: no cache);
+    (embedder, whether the wrapper is ours to close)."""
+    if cache is None or isinstance(embedder, CachedEmbedder):
+        return embedder, False
+    return CachedEmbedder(embedder, cache), True
+
+
+def embed_queries(
+    search: Any, texts: Sequence[str], progress: EvalProgress, phase: str = "embed queries"
+) -> tuple[list[float], int]:
+    """Put one vector per query into the client's query-vector cache: looked up in the on-disk
+    embedding cache in one go, the rest embedded one query at a time (timed, as a search would)
+    and stored there. Returns (ms per embedded query, vectors found in the disk cache)."""
+    embedder = search.embedder
+    info = embedder.info
+    unique = list(dict.fromkeys(texts))
+    found: dict[str, list[float]] = {}
+    if isinstance(embedder, CachedEmbedder):
+        space = space_key(info, embedder.inner.query_prompt)
+        stored = embedder.cache.get_many(space, [text_sha256(t) for t in unique])
+        found = {t: stored[text_sha256(t)] for t in unique if text_sha256(t) in stored}
     latencies: list[float] = []
-    for text in texts:
-        started = time.perf_counter()
-        vector = search.embedder.embed_query(text)
-        latencies.append((time.perf_counter() - started) * 1000)
+    progress.phase(phase, len(found), len(unique), f"{len(found):,} from the embedding cache")
+    for text in unique:
+        vector = found.get(text)
+        if vector is None:
+            started = time.perf_counter()
+            vector = embedder.embed_query(text)
+            latencies.append((time.perf_counter() - started) * 1000)
+            progress.phase(
+                phase, len(found) + len(latencies), len(unique), f"{len(found):,} cached"
+            )
         key = (info.provider, info.model, info.query_prompt, info.dims, text)
         search.state.cache.put(key, tuple(float(x) for x in vector))
-    if not texts:
-        return latencies, False
-    probe = search.search(texts[0], mode="knn", k=1, explain=True, highlight=False)
+    return latencies, len(found)
+
+
+def query_cache_is_used(search: Any, text: str) -> bool:
+    """Whether a search really takes its vector from the client's cache (so run latencies
+    exclude embedding)."""
+    probe = search.search(text, mode="knn", k=1, explain=True, highlight=False)
     notes = probe.explain.notes if probe.explain else []
-    return latencies, any("cache" in note for note in notes)
+    return any("cache" in note for note in notes)
 
 
 def best_per_metric(results: Sequence[ModeResult]) -> dict[str, dict[str, Any]]:
@@ -276,6 +351,32 @@ def best_per_metric(results: Sequence[ModeResult]) -> dict[str, dict[str, Any]]:
     return best
 
 
+def runnable_specs(specs: Sequence[RunSpec], caps: Capabilities) -> tuple[list[RunSpec], list[str]]:
+    """Specs this cluster can run, `auto` last (it may resolve to one already run); a note for
+    each server fusion left out because the cluster lacks it."""
+    kept: list[RunSpec] = []
+    notes: list[str] = []
+    for spec in specs:
+        if spec.mode == "hybrid" and spec.fusion not in (None, "auto"):
+            strategy = STRATEGIES[spec.fusion]
+            if strategy.server_feature is not None and not strategy.available(caps):
+                _prop, feature, since = SERVER_FEATURES[strategy.server_feature]
+                notes.append(
+                    f"{spec.label} not run: the server's {feature} needs an Enterprise/trial "
+                    f"licence and ES >= {since} (cluster {caps.version}, licence "
+                    f"{caps.license_type})"
+                )
+                continue
+        kept.append(spec)
+    kept.sort(key=lambda spec: spec.fusion == "auto")
+    return kept, notes
+
+
+def resolved_auto(spec: RunSpec, caps: Capabilities) -> RunSpec:
+    """The explicit spec `auto` runs as on this cluster."""
+    return RunSpec("hybrid", auto_strategy_name(caps), spec.params, spec.index)
+
+
 def evaluate_dataset(
     dataset_dir: str,
     *,
@@ -288,26 +389,40 @@ def evaluate_dataset(
     num_candidates: int | None = None,
     knn_weight: float | None = None,
     rank_constant: int | None = None,
+    self_hits: str = "auto",
     drop_self_hits: bool = False,
+    exact_knn: bool = False,
     sweep: bool = False,
     sweep_fusions: Sequence[str] | None = None,
     sweep_grid: Mapping[str, Sequence[Any]] | None = None,
     rebuild: bool = False,
     embed_once: bool = True,
+    embedding_cache: str | Path | None = None,
     index_prefix: str = INDEX_PREFIX,
     max_queries: int | None = None,
     client: Elasticsearch | None = None,
     embedder: Embedder | None = None,
-    progress: Callable[[str, int, int], None] | None = None,
-    ingest_progress: Any = None,
+    progress: EvalProgress | None = None,
 ) -> EvalReport:
-    """Load the split, prepare (or reuse) the index, evaluate every spec, optionally sweep."""
+    """Load the split, prepare (or reuse) the index (and its flat twin with `exact_knn`), embed
+    the queries once, evaluate every spec, optionally sweep.
+
+    `embedding_cache`: SQLite file that keeps document and query vectors across runs and index
+    builds (None: none, unless the embedder is already cached). `self_hits`: see `SELF_HITS`;
+    `drop_self_hits=True` is `self_hits="drop"`.
+    """
     from essearch.es import make_client
     from essearch.retrieval import SearchClient
 
     if k < 1 or depth < k:
         raise ConfigurationError(f"need 1 <= k <= depth, got k={k}, depth={depth}")
+    if drop_self_hits:
+        self_hits = "drop"
+    if self_hits not in SELF_HITS:
+        raise ConfigurationError(f"self_hits={self_hits!r}: choose from {', '.join(SELF_HITS)}")
+    progress = progress or SilentProgress()
     started = time.monotonic()
+    phases: dict[str, float] = {}
     dataset = load_beir(dataset_dir, split)
     if max_queries is not None:
         keep = list(dataset.queries)[:max_queries]
@@ -315,21 +430,41 @@ def evaluate_dataset(
         dataset.qrels = {qid: dataset.qrels[qid] for qid in keep}
     if not dataset.queries:
         raise ConfigurationError(f"{dataset.path}: no judged query has text in queries.jsonl")
+    own_hits = find_self_hits(dataset.corpus_path, dataset.queries)
+    drop: bool | set[str] = own_hits if self_hits == "auto" else self_hits == "drop"
+    phases["load_s"] = round(time.monotonic() - started, 1)
+    progress.phase(
+        "load",
+        1,
+        1,
+        f"{len(dataset.queries):,} judged queries, {len(own_hits):,} are corpus documents",
+    )
     owns_client = client is None
     client = client or make_client(settings)
+    owns_embedder = embedder is None
     if embedder is None:
         from essearch.embedders import create_embedder
 
         embedder = create_embedder(settings)
+    embedder, owns_wrapper = with_cache(embedder, embedding_cache)
+    cache_before = _cache_counts(embedder)
     try:
+        t0 = time.monotonic()
         prepared, index_settings = prepare_index(
             dataset,
             settings,
             client,
             embedder,
             rebuild=rebuild,
-            progress=ingest_progress,
+            progress=progress.ingest_view(f"index ({settings.index.vector_index_type})"),
             prefix=index_prefix,
+        )
+        phases["index_s"] = round(time.monotonic() - t0, 1)
+        progress.phase(
+            f"index ({settings.index.vector_index_type}) ready",
+            1,
+            1,
+            f"{prepared.name} {'reused' if prepared.reused else 'built'}",
         )
         size = fetch_size(depth, prepared.chunks_per_doc)
         collapse = prepared.chunks > prepared.documents
@@ -345,14 +480,15 @@ def evaluate_dataset(
             index=prepared.to_dict(),
             embedder=embedder.info.to_dict(),
             analyzer=settings.index.analyzer,
-            drop_self_hits=drop_self_hits,
+            self_hits=self_hits,
+            self_hit_queries=len(own_hits),
         )
         common: dict[str, Any] = {
             "k": k,
             "depth": depth,
             "size": size,
             "collapse": collapse,
-            "drop_self_hits": drop_self_hits,
+            "drop_self_hits": drop,
         }
         specs = specs_for(
             modes,
@@ -361,55 +497,128 @@ def evaluate_dataset(
             knn_weight=knn_weight,
             rank_constant=rank_constant,
         )
+        clients: dict[str | None, Any] = {}
         cache_size = max(2048, 2 * len(dataset.queries))
         shared = SearchClient(
             index_settings, client=client, embedder=embedder, cache_size=cache_size
         )
+        clients[None] = shared
+        if exact_knn and "knn" in modes:
+            t0 = time.monotonic()
+            name = f"index ({EXACT_INDEX_TYPE}, exact kNN)"
+            exact, exact_settings = prepare_index(
+                dataset,
+                settings,
+                client,
+                embedder,
+                rebuild=rebuild,
+                progress=progress.ingest_view(name),
+                prefix=index_prefix,
+                vector_index_type=EXACT_INDEX_TYPE,
+            )
+            phases["exact_index_s"] = round(time.monotonic() - t0, 1)
+            how = "reused" if exact.reused else "built"
+            progress.phase(f"{name} ready", 1, 1, f"{exact.name} {how}")
+            report.exact_index = exact.to_dict()
+            twin = SearchClient(exact_settings, client=client, embedder=embedder)
+            twin.state.cache = shared.state.cache  # the same query vectors
+            clients[EXACT_INDEX_TYPE] = twin
+            at = next(i for i, spec in enumerate(specs) if spec.mode == "knn") + 1
+            specs.insert(at, RunSpec("knn", None, specs[at - 1].params, EXACT_INDEX_TYPE))
+        specs, report.notes = runnable_specs(specs, shared.capabilities())
         needs_vectors = sweep or any(spec.mode != "bm25" for spec in specs)
         if embed_once and needs_vectors:
-            if progress:
-                progress("embedding queries", 0, len(dataset.queries))
-            embed_ms, cached = seed_query_cache(shared, list(dataset.queries.values()))
-            report.query_embedding = {k: round(v, 2) for k, v in latency_summary(embed_ms).items()}
-            report.latency_includes_embedding = not cached
+            t0 = time.monotonic()
+            embed_ms, cached = embed_queries(shared, list(dataset.queries.values()), progress)
+            phases["embed_queries_s"] = round(time.monotonic() - t0, 1)
+            report.query_vectors = {"cached": cached, "embedded": len(embed_ms)}
+            if embed_ms:
+                summary = latency_summary(embed_ms)
+                report.query_embedding = {k: round(v, 2) for k, v in summary.items()}
+            first_query = next(iter(dataset.queries.values()))
+            report.latency_includes_embedding = not query_cache_is_used(shared, first_query)
+        t0 = time.monotonic()
+        progress.phase("load ranx", 0, 1, "numba compiles or loads its metric code once")
+        evaluate_run({"q": {"d": 1}}, {"q": {"d": 1.0}}, metric_names(k, depth))
+        phases["load_ranx_s"] = round(time.monotonic() - t0, 1)
+        progress.phase("load ranx", 1, 1)
+        done: dict[RunSpec, ModeResult] = {}
         for spec in specs:
-            if progress:
-                progress(spec.label, 0, len(dataset.queries))
+            same = resolved_auto(spec, shared.capabilities()) if spec.fusion == "auto" else None
+            if same is not None and same in done:
+                result = replace(done[same], label=spec.label, fusion="auto", same_as=same.label)
+                report.results.append(result)
+                continue
             if embed_once:
-                search = shared
+                search = clients[spec.index]
             else:  # a fresh client per run: its latency includes embedding each query
-                search = SearchClient(index_settings, client=client, embedder=embedder)
-            report.results.append(
-                run_spec(search, dataset, spec, **common, on_query=_ticker(progress, spec))
+                settings_of = clients[spec.index].settings
+                search = SearchClient(settings_of, client=client, embedder=embedder)
+            t0 = time.monotonic()
+            result = run_spec(
+                search,
+                dataset,
+                spec,
+                **common,
+                on_query=_ticker(progress, spec, len(dataset.queries)),
             )
+            phases[f"run {spec.label}_s"] = round(time.monotonic() - t0, 1)
+            done[spec] = result
+            report.results.append(result)
         if sweep:
             grid = dict(sweep_grid or {})
             chosen = list(sweep_fusions or [f for f in fusions if f in HYBRID_FUSIONS])
             grid_specs = sweep_specs(chosen or ["client-linear"], **grid)
-            with shared as search:
-                for spec in grid_specs:
-                    if progress:
-                        progress(f"sweep {spec.label}", 0, len(dataset.queries))
-                    report.sweep.append(
-                        run_spec(search, dataset, spec, **common, on_query=_ticker(progress, spec))
+            for spec in grid_specs:
+                report.sweep.append(
+                    run_spec(
+                        shared,
+                        dataset,
+                        spec,
+                        **common,
+                        on_query=_ticker(progress, spec, len(dataset.queries)),
                     )
+                )
             report.best = best_per_metric(report.sweep)
+        report.embedding_cache = _cache_report(embedder, cache_before)
+        report.phases = phases
         report.elapsed_s = round(time.monotonic() - started, 1)
         return report
     finally:
+        progress.close()
+        if owns_wrapper and isinstance(embedder, CachedEmbedder):
+            embedder.cache.close()  # the wrapped embedder is the caller's (or closed below)
+            embedder = embedder.inner
+        if owns_embedder:
+            embedder.close()
         if owns_client:
             client.close()
 
 
-def _ticker(
-    progress: Callable[[str, int, int], None] | None, spec: RunSpec
-) -> Callable[[], None] | None:
-    if progress is None:
-        return None
+def _cache_counts(embedder: Embedder) -> tuple[int, int]:
+    if isinstance(embedder, CachedEmbedder):
+        return embedder.stats.hits, embedder.stats.misses
+    return 0, 0
+
+
+def _cache_report(embedder: Embedder, before: tuple[int, int]) -> dict[str, Any]:
+    """Hits and misses of this evaluation (documents and queries), and where the cache lives."""
+    if not isinstance(embedder, CachedEmbedder):
+        return {"path": None}
+    hits, misses = _cache_counts(embedder)
+    return {
+        "path": str(embedder.cache.path),
+        "hits": hits - before[0],
+        "misses": misses - before[1],
+    }
+
+
+def _ticker(progress: EvalProgress, spec: RunSpec, total: int) -> Callable[[], None]:
     done = [0]
+    progress.phase(spec.label, 0, total)
 
     def tick() -> None:
         done[0] += 1
-        progress(spec.label, done[0], -1)
+        progress.phase(spec.label, done[0], total)
 
     return tick
