@@ -8,6 +8,7 @@ needs something the test node cannot give. A new example that is neither fails t
 from __future__ import annotations
 
 import json
+import random
 import re
 import shlex
 import shutil
@@ -35,6 +36,8 @@ EXTERNAL = {
 }
 # answers for commands that ask before deleting
 ANSWERS = {"essearch gc": "y\n"}
+# commands that need an index of their own: 1536-d precomputed vectors cannot share the MiniLM one
+OWN_INDEX = ("essearch ingest embeddings.parquet",)
 
 
 def readme_commands() -> list[str]:
@@ -70,10 +73,33 @@ def scratch(tmp_path, monkeypatch):
     records = [json.loads(line) for line in sample.splitlines()[:20]]
     for record in records:
         record["body"] = record.pop("text")
-    records[0]["id"] = "doc-42"  # the id the `search --like` example names
     (tmp_path / "corpus.jsonl").write_text(
         "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records), encoding="utf-8"
     )
+    # kb/: the documents section's folder (Markdown with headings; notes/refunds.md is the one
+    # the `--root` and `--like` examples name)
+    (tmp_path / "kb" / "notes").mkdir(parents=True)
+    (tmp_path / "kb" / "notes" / "refunds.md").write_text(
+        "# Refunds\n\nThe refund window is thirty days from delivery.\n\n"
+        "## Exceptions\n\nGift cards cannot be refunded.\n",
+        encoding="utf-8",
+    )
+    (tmp_path / "kb" / "shipping.md").write_text(
+        "# Shipping\n\nParcels leave the warehouse within two working days.\n", encoding="utf-8"
+    )
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    rng = random.Random(7)
+    rows = [[rng.uniform(-1, 1) for _ in range(1536)] for _ in range(3)]
+    table = pa.table(
+        {
+            "id": ["v1", "v2", "v3"],
+            "text": ["first text", "second text", "third text"],
+            "embedding": rows,
+        }
+    )
+    pq.write_table(table, tmp_path / "embeddings.parquet")
     monkeypatch.chdir(tmp_path)
     import essearch.cli._common as common
 
@@ -88,7 +114,12 @@ def test_readme_commands_run_against_the_test_node(scratch, es_url, index_name, 
         if external_reason(command):
             continue
         args = shlex.split(command)[1:]
-        result = CliRunner().invoke(main, args, env=env, input=ANSWERS.get(command))
+        own = (
+            {"ESSEARCH_INDEX_NAME": f"{index_name}-vectors"}
+            if command.startswith(OWN_INDEX)
+            else {}
+        )
+        result = CliRunner().invoke(main, args, env={**env, **own}, input=ANSWERS.get(command))
         assert result.exit_code == 0, f"{command}\n{result.output}"
         assert "Traceback" not in result.output
         ran.append(args[0])
