@@ -246,3 +246,42 @@ def test_eval_cli_rejects_unknown_mode(tiny_beir) -> None:
     result = CliRunner().invoke(main, ["eval", "--dataset", str(tiny_beir), "--modes", "bm26"])
     assert result.exit_code != 0
     assert "bm26" in result.output
+
+
+def test_eval_measures_a_run_with_rerank(
+    tiny_beir, index_name, settings_for, es_client, local_embedder, httpserver
+):
+    """`rerank=True` adds a reranked twin of each run; the server's order is what gets scored."""
+    from werkzeug import Request, Response
+
+    from essearch.settings import RerankSettings
+
+    relevant_text = {DOCS[d][1] for docs in QRELS.values() for d in docs}
+
+    def oracle(request: Request) -> Response:  # a TEI /rerank that knows the answers
+        body = request.get_json()
+        scores = [1.0 if text in relevant_text else 0.0 for text in body["texts"]]
+        ranked = sorted(range(len(scores)), key=lambda i: -scores[i])
+        return Response(json.dumps([{"index": i, "score": scores[i]} for i in ranked]))
+
+    httpserver.expect_request("/rerank").respond_with_handler(oracle)
+    settings = settings_for(index_name).model_copy(
+        update={"rerank": RerankSettings(provider="tei", base_url=httpserver.url_for(""))}
+    )
+    report = evaluate_dataset(
+        str(tiny_beir),
+        settings=settings,
+        modes=["bm25"],
+        self_hits="keep",
+        rerank=True,
+        client=es_client,
+        embedder=local_embedder,
+        index_prefix=index_name,
+    )
+    by_label = {r.label: r for r in report.results}
+    assert set(by_label) == {"bm25", "bm25[rerank=True]"}
+    reranked = by_label["bm25[rerank=True]"]
+    assert reranked.errors == 0 and httpserver.log  # the reranker was really asked
+    # the oracle puts a relevant document first wherever BM25 retrieved one
+    assert reranked.metrics["mrr@10"] >= by_label["bm25"].metrics["mrr@10"]
+    assert reranked.rankings["d3"][0] == "d4"  # BM25 ranks the self-hit d3 first; the oracle d4

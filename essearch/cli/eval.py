@@ -51,6 +51,9 @@ def _ints(value: str | None) -> list[int | None] | None:
 @click.option("--num-candidates", type=int, help="kNN num_candidates (default: the library's).")
 @click.option("--knn-weight", type=float, help="kNN weight for linear/weighted fusion.")
 @click.option("--rank-constant", type=int, help="RRF rank constant.")
+@click.option(
+    "--rerank", is_flag=True, help="Also run each mode with the rerank stage (ESSEARCH_RERANK_*)."
+)
 @click.option("--analyzer", help="Text analyzer of the evaluation index (default: settings).")
 @click.option(
     "--self-hits",
@@ -121,6 +124,7 @@ def eval_cmd(
     num_candidates: int | None,
     knn_weight: float | None,
     rank_constant: int | None,
+    rerank: bool,
     analyzer: str | None,
     self_hits: str,
     drop_self_hits: bool,
@@ -195,6 +199,7 @@ def eval_cmd(
         num_candidates=num_candidates,
         knn_weight=knn_weight,
         rank_constant=rank_constant,
+        rerank=rerank,
         self_hits="drop" if drop_self_hits else self_hits,
         exact_knn=exact_knn,
         sweep=sweep,

@@ -389,6 +389,7 @@ def evaluate_dataset(
     num_candidates: int | None = None,
     knn_weight: float | None = None,
     rank_constant: int | None = None,
+    rerank: bool = False,
     self_hits: str = "auto",
     drop_self_hits: bool = False,
     exact_knn: bool = False,
@@ -497,6 +498,10 @@ def evaluate_dataset(
             knn_weight=knn_weight,
             rank_constant=rank_constant,
         )
+        if rerank:  # each run again with the rerank stage (settings.rerank), side by side
+            specs += [
+                RunSpec(s.mode, s.fusion, (*s.params, ("rerank", True)), s.index) for s in specs
+            ]
         clients: dict[str | None, Any] = {}
         cache_size = max(2048, 2 * len(dataset.queries))
         shared = SearchClient(
