@@ -169,6 +169,15 @@ def test_unknown_index_is_404_and_nothing_else_is_reachable(open_app):
     assert "not served here" in response.json()["error"]["message"]
 
 
+def test_documents_like_this_one(open_app, alias):
+    response = open_app.get(f"/v1/indices/{alias}/documents/d4/similar?k=3")
+    assert response.status_code == 200, response.text
+    ids = [hit["doc_id"] for hit in response.json()["hits"]]
+    assert len(ids) == len(set(ids)) == 3 and "d4" not in ids  # itself left out, one per doc
+    assert open_app.get(f"/v1/indices/{alias}/documents/nope/similar").status_code == 404
+    assert open_app.get(f"/v1/indices/{alias}/documents/d4/similar?k=0").status_code == 422
+
+
 def test_documents_get_and_delete(open_app, alias):
     doc = open_app.get(f"/v1/indices/{alias}/documents/d4").json()
     assert doc["text"] == CORPUS[3]["text"] and doc["exact"] and doc["metadata"]["year"] == 2021

@@ -13,7 +13,7 @@ from typing import Any
 
 from elasticsearch import NotFoundError
 from elasticsearch.helpers import async_bulk
-from fastapi import APIRouter, Path, Request, Response
+from fastapi import APIRouter, Path, Query, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from essearch.index import schema
@@ -22,6 +22,7 @@ from essearch.ops.rebuild import rebuild_document
 from essearch.serve.http_errors import NotServed
 from essearch.serve.limits import check_at_most, invalid
 from essearch.serve.routes._shared import context, json_response, metrics, resolve_alias
+from essearch.serve.routes.search import response_of
 
 router = APIRouter(prefix="/v1/indices/{name}/documents", tags=["documents"])
 
@@ -108,6 +109,20 @@ async def get_document(
             ],
         }
     )
+
+
+@router.get("/{doc_id}/similar", summary="Documents like this one (kNN from its stored vectors)")
+async def similar_documents(
+    request: Request,
+    name: str = Path(description="alias"),
+    doc_id: str = Path(),
+    k: int = Query(10, ge=1, le=100, description="Documents to return."),
+) -> Response:
+    """`SearchClient.similar_to`: nothing is embedded, the document itself is left out, one hit
+    per document; an unknown document is a 404."""
+    alias = resolve_alias(request, name)
+    result = await context(request).searcher(alias).similar_to(doc_id, k=k)
+    return json_response(response_of(alias, result))
 
 
 @router.delete("/{doc_id}", summary="Delete every chunk of one document")
