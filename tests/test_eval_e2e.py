@@ -199,8 +199,11 @@ def test_eval_cache_exact_knn_and_progress(
     by_label = {r.label: r for r in again.results}
     assert [r.label for r in again.results] == ["bm25", "knn", "knn/flat"]
     assert by_label["knn/flat"].index == f"{again.exact_index['name']}"
-    # 13 documents: HNSW finds the exact neighbours, so both kNN runs agree
-    assert by_label["knn/flat"].rankings == by_label["knn"].rankings
+    # 13 documents: HNSW finds every neighbour; int8 quantisation may swap near-ties, not more
+    flat, approx = by_label["knn/flat"], by_label["knn"]
+    for query_id, ranking in flat.rankings.items():
+        assert set(ranking) == set(approx.rankings[query_id])
+    assert abs(flat.metrics["ndcg@10"] - approx.metrics["ndcg@10"]) <= 0.05
     lines = out.getvalue()
     for phase in (
         "tiny: load",
