@@ -24,7 +24,7 @@ from essearch.index import (
 )
 from essearch.index import schema as S
 from essearch.index.definitions import builtin_mappings_dirs, deep_merge, validate_vector_field
-from essearch.index.diff import flatten_settings, referenced_analyzers
+from essearch.index.diff import body_fingerprint, flatten_settings, referenced_analyzers
 from essearch.settings import Settings
 
 MINILM = EmbedderInfo(
@@ -318,6 +318,22 @@ def test_compare_body_ignores_defaults_and_volatile_meta_but_not_changes():
         "mappings.properties.title.analyzer",
         "mappings.properties.text.analyzer",
     }
+
+
+def test_an_index_from_before_an_added_field_still_matches_its_definition():
+    """`source` joined the layout later: an index made without it is no difference (ingest adds
+    it in place), while any other missing field still is one."""
+    body = render(load_definition("default"), settings(), MINILM, CURRENT)
+    assert body["mappings"]["properties"][S.SOURCE_FIELD] == {"type": "keyword"}
+    older = json.loads(json.dumps(body))
+    older["mappings"]["properties"].pop(S.SOURCE_FIELD)
+    assert body_fingerprint(older) == body_fingerprint(body)
+    live = json.loads(json.dumps(older["mappings"]))
+    live["_meta"][S.META_KEY]["body_hash"] = body_fingerprint(older)
+    flat = {k: str(v) for k, v in flatten_settings(body["settings"]).items()}
+    assert compare_body(body, live, flat) == []
+    live["properties"].pop("language")
+    assert [d.path for d in compare_body(body, live, flat)] == ["mappings.properties.language"]
 
 
 def test_flatten_settings_matches_es_flat_keys():

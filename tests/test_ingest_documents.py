@@ -256,6 +256,69 @@ def test_sync_deletes_what_disappeared_and_dry_run_only_lists_it(
     assert refused.exit_code == 2 and "--sync" in refused.output
 
 
+def test_sync_answers_only_for_its_own_inputs(
+    es_client, index_name, settings_for, local_embedder, tmp_path
+):
+    """One index fed from a folder and a JSONL file: syncing the folder never touches the JSONL
+    documents, syncing the JSONL never touches the folder's, and a chunk indexed before chunks
+    recorded their input is relabelled by the next run without being embedded again."""
+    settings = settings_for(index_name)
+    kb, other = tmp_path / "kb", tmp_path / "other"
+    kb.mkdir()
+    other.mkdir()
+    for folder, names in ((kb, ("a.md", "b.md")), (other, ("z.md",))):
+        for name in names:
+            (folder / name).write_text(f"# {name}\n\nText of {name}.", encoding="utf-8")
+    corpus = tmp_path / "corpus.jsonl"
+    rows = [{"id": f"r{i}", "text": f"Record {i} about tides."} for i in range(3)]
+    corpus.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    options = IngestOptions(chunker=SMALL_CHUNKS, dead_letter=tmp_path / "dead")
+    ingest([kb, other, corpus], settings=settings, embedder=local_embedder, options=options)
+    everything = {"a.md", "b.md", "z.md", "r0", "r1", "r2"}
+    assert doc_ids(es_client, settings) == everything
+    assert chunks_of(es_client, settings, "r1")[0]["source"] == corpus.resolve().as_posix()
+    assert chunks_of(es_client, settings, "a.md")[0]["source"] == (kb / "a.md").resolve().as_posix()
+
+    sync = replace(options, sync=True)
+    (kb / "b.md").unlink()
+    report = ingest(kb, settings=settings, embedder=local_embedder, options=sync)
+    assert report.sync_deleted == ["b.md"]  # not the corpus records, not other/z.md
+    assert doc_ids(es_client, settings) == everything - {"b.md"}
+
+    corpus.write_text("".join(json.dumps(r) + "\n" for r in rows[:2]), encoding="utf-8")
+    dry = ingest(
+        corpus, settings=settings, embedder=local_embedder, options=replace(sync, dry_run=True)
+    )
+    assert dry.sync_deleted == ["r2"]
+    report = ingest(corpus, settings=settings, embedder=local_embedder, options=sync)
+    assert report.sync_deleted == ["r2"] and report.embedded == 0
+    assert doc_ids(es_client, settings) == {"a.md", "z.md", "r0", "r1"}
+
+    # A chunk from before chunks recorded their input: path-scoped syncs cannot see it (and say
+    # so); ingesting its input again records the input on it, without embedding anything.
+    old = chunks_of(es_client, settings, "z.md")[0]
+    hit = es_client.search(index=settings.index.name, query={"term": {"doc_id": "z.md"}})
+    chunk_id = hit["hits"]["hits"][0]["_id"]
+    vector = local_embedder.embed_documents([old["text"]])[0]
+    es_client.index(
+        index=f"{settings.index.name}-write",
+        id=chunk_id,
+        document={**{k: v for k, v in old.items() if k != "source"}, "vector": vector},
+        refresh=True,
+    )
+    report = ingest(kb, settings=settings, embedder=local_embedder, options=sync)
+    assert any("record no input" in w for w in report.warnings), report.warnings
+    report = ingest(other, settings=settings, embedder=local_embedder, options=options)
+    assert report.embedded == 0 and report.skipped >= 1
+    assert (
+        chunks_of(es_client, settings, "z.md")[0]["source"] == (other / "z.md").resolve().as_posix()
+    )
+    (other / "z.md").unlink()
+    report = ingest(other, settings=settings, embedder=local_embedder, options=sync)
+    assert report.sync_deleted == ["z.md"]
+    assert doc_ids(es_client, settings) == {"a.md", "r0", "r1"}
+
+
 def test_same_id_twice_in_one_run_the_last_wins(
     es_client, index_name, settings_for, local_embedder, tmp_path
 ):

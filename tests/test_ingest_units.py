@@ -17,13 +17,14 @@ from essearch.ingest.chunker import Chunker
 from essearch.ingest.failures import DeadLetter, Failure, describe_bulk_error
 from essearch.ingest.ids import chunk_id, content_hash, doc_id_from_content, doc_id_of_chunk_id
 from essearch.ingest.loaders import Document, FieldMap, count_hint, get_path, load
-from essearch.ingest.pipeline import existing_chunks_query, plan_document
+from essearch.ingest.pipeline import Indexed, existing_chunks_query, plan_document
 from essearch.ingest.server_pipeline import (
     default_pipeline_settings,
     inference_pipeline_body,
     install_pipeline,
     require_server_embedding,
 )
+from essearch.ingest.sync import SyncScope, doc_ids_query
 from essearch.settings import Settings
 
 
@@ -184,7 +185,64 @@ def test_existing_chunks_query_body() -> None:
     body = existing_chunks_query(["a", "b"], ["x"])
     assert body["query"] == {"terms": {"doc_id": ["a", "b"]}}
     assert body["sort"] == [{"id": "asc"}] and body["search_after"] == ["x"]
-    assert body["_source"] == ["doc_id", "content_hash"]
+    assert body["_source"] == ["doc_id", "content_hash", "source"]
+
+
+def test_an_unchanged_chunk_from_another_input_is_relabelled_not_resent() -> None:
+    chunker = Chunker(ChunkerConfig(100, 0, "chars"))
+    doc = Document(id="d", text=EN * 3, origin="/kb/d.md")
+    chunks = chunker.chunks(doc)
+    same = {c.id: Indexed(c.content_hash, "idx-v1", "/kb/d.md") for c in chunks}
+    assert plan_document(doc, chunks, same).relabel == []
+    moved = {c.id: Indexed(c.content_hash, "idx-v1", "/old/d.md") for c in chunks}
+    unsourced = {c.id: (c.content_hash, "idx-v1") for c in chunks}  # before chunks had one
+    for existing in (moved, unsourced):
+        plan = plan_document(doc, chunks, existing)
+        assert plan.to_send == [] and plan.relabel == [("idx-v1", c.id) for c in chunks]
+    in_memory = Document(id="d", text=EN * 3)  # no input: nothing to record
+    assert plan_document(in_memory, chunker.chunks(in_memory), moved).relabel == []
+
+
+def test_sync_scope_covers_its_inputs_only(tmp_path: Path) -> None:
+    kb = tmp_path / "kb"
+    kb.mkdir()
+    corpus = tmp_path / "corpus.jsonl"
+    corpus.write_text("", encoding="utf-8")
+    scope = SyncScope.of([kb, corpus, "-"])
+    assert scope.query() == {
+        "bool": {
+            "should": [
+                {"prefix": {"source": f"{kb.resolve().as_posix()}/"}},
+                {"terms": {"source": sorted([corpus.resolve().as_posix(), "<stdin>"])}},
+            ],
+            "minimum_should_match": 1,
+        }
+    }
+    assert SyncScope().query() == {"match_none": {}}
+    in_memory = SyncScope.of([Document("a", "x"), {"id": "b", "text": "y"}])
+    assert in_memory.query() == {
+        "bool": {
+            "should": [{"bool": {"must_not": [{"exists": {"field": "source"}}]}}],
+            "minimum_should_match": 1,
+        }
+    }
+    tracked = SyncScope()
+    assert list(tracked.track(iter([str(corpus)]))) == [str(corpus)]
+    assert tracked.inputs == {corpus.resolve().as_posix()}
+    body = doc_ids_query({"doc": "a"}, scope)
+    assert body["query"] == scope.query() and body["aggs"]["docs"]["composite"]["after"]
+
+
+def test_loaded_documents_record_their_input(tmp_path: Path) -> None:
+    (tmp_path / "a.md").write_text("# A\n\nText.", encoding="utf-8")
+    (tmp_path / "r.jsonl").write_text('{"id": "r", "text": "x"}\n', encoding="utf-8")
+    docs = [d for d in load([tmp_path]) if isinstance(d, Document)]
+    assert {d.id: d.origin for d in docs} == {
+        "a.md": (tmp_path / "a.md").resolve().as_posix(),
+        "r": (tmp_path / "r.jsonl").resolve().as_posix(),
+    }
+    stdin = [d for d in load(["-"], stdin=io.StringIO('{"text": "x"}\n'))]
+    assert [d.origin for d in stdin if isinstance(d, Document)] == ["<stdin>"]
 
 
 # -- failures -----------------------------------------------------------------------------------

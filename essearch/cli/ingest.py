@@ -82,7 +82,11 @@ def exit_now(code: int) -> None:
     type=click.Path(file_okay=False, path_type=Path),
     help="Document ids are file paths relative to this (default: the argument's directory).",
 )
-@click.option("--sync", is_flag=True, help="Delete indexed documents the sources no longer have.")
+@click.option(
+    "--sync",
+    is_flag=True,
+    help="Delete documents read from these inputs before that they no longer have.",
+)
 @click.option("--dry-run", is_flag=True, help="With --sync: list what would be deleted, only.")
 @click.option(
     "--chunk-size", type=click.IntRange(min=1), help="Chunk size (MiniLM tokens, else characters)."

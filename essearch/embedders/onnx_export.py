@@ -126,7 +126,7 @@ def _weights(model_dir: Path, int8_onnx: Path | None) -> dict[str, np.ndarray]:
         return weights_from_int8_onnx(int8_onnx)
     from safetensors.numpy import load_file
 
-    weights = load_file(str(model_dir / "model.safetensors"))
+    weights: dict[str, np.ndarray] = load_file(str(model_dir / "model.safetensors"))
     # Some checkpoints keep BertModel under a "bert." prefix (e.g. from BertForMaskedLM).
     if not any(k.startswith("embeddings.") for k in weights):
         weights = {k.removeprefix("bert."): v for k, v in weights.items()}

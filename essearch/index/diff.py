@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from essearch.index.definitions import UNCOMPARED_META_KEYS, VOLATILE_META_KEYS, iter_fields
-from essearch.index.schema import META_KEY
+from essearch.index.schema import ADDED_FIELDS, META_KEY
 
 ANALYZER_KEYS = ("analyzer", "search_analyzer", "search_quote_analyzer")
 _MISSING = "<missing>"
@@ -43,6 +43,10 @@ def body_fingerprint(body: Mapping[str, Any]) -> str:
     meta = stripped.get("mappings", {}).get("_meta", {}).get(META_KEY, {})
     for key in (*VOLATILE_META_KEYS, "body_hash"):
         meta.pop(key, None)
+    properties = stripped.get("mappings", {}).get("properties", {})
+    for name, spec in ADDED_FIELDS.items():  # an index made before they existed still matches
+        if properties.get(name) == spec:
+            properties.pop(name)
     text = json.dumps(stripped, sort_keys=True, default=str)
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
@@ -117,6 +121,10 @@ def compare_body(
     for key in (*VOLATILE_META_KEYS, *UNCOMPARED_META_KEYS):
         meta.pop(key, None)
     live = copy.deepcopy(dict(live_mappings))
+    live_properties = live.get("properties", {})
+    for name in ADDED_FIELDS:  # added in place by the first write (see schema.ADDED_FIELDS)
+        if name not in live_properties:
+            mappings.get("properties", {}).pop(name, None)
     live_meta = live.get("_meta", {}).get(META_KEY, {})
     live_hash = live_meta.get("body_hash") if isinstance(live_meta, Mapping) else None
     _subset_differences(live, mappings, "mappings", out)

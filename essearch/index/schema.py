@@ -24,6 +24,13 @@ LANGUAGE_FIELD = "language"
 #: holds: with them the document is rebuilt exactly when a migration re-chunks it.
 OFFSET_FIELD = "offset"
 GAP_FIELD = "gap"
+#: The input a chunk was read from (absolute path of the file, or `<stdin>`): what scopes
+#: `ingest --sync` to the inputs it is given.
+SOURCE_FIELD = "source"
+#: Fields the layout gained after indices were created with it. Elasticsearch adds a field to a
+#: live mapping in place, so an older index gets them when ingest first writes to it, and a
+#: missing one is not a difference that calls for a new version.
+ADDED_FIELDS: dict[str, dict[str, str]] = {SOURCE_FIELD: {"type": "keyword"}}
 
 #: Key under the mapping ``_meta`` where the embedder and schema facts are recorded.
 META_KEY = "essearch"
@@ -46,6 +53,7 @@ def physical_index_for(name: str, version: int) -> str:
 
 
 __all__ = [
+    "ADDED_FIELDS",
     "CHUNK_FIELD",
     "CJK_FIELD",
     "CONTENT_HASH_FIELD",
@@ -58,6 +66,7 @@ __all__ = [
     "META_KEY",
     "OFFSET_FIELD",
     "SCHEMA_VERSION",
+    "SOURCE_FIELD",
     "TEXT_FIELD",
     "TITLE_FIELD",
     "VECTOR_FIELD",

@@ -69,6 +69,7 @@ EXTENSIONS: dict[str, Format] = {
     ".xlsx": "xlsx",
 }
 STDIN = "-"
+STDIN_ORIGIN = "<stdin>"
 FILE_KEY = "file"  # metadata key of a converted file's path (relative to the root)
 _MISSING = object()
 
@@ -86,7 +87,8 @@ class Document:
     text: str
     title: str | None = None
     metadata: dict[str, Any] = field(default_factory=dict)
-    source: str | None = None  # "file:line" or "file"
+    source: str | None = None  # "file:line" or "file", for messages
+    origin: str | None = None  # the input read (absolute path, `<stdin>`): scopes --sync
     sections: list[Section] = field(default_factory=list)
     vector: list[float] | None = None
 
@@ -254,24 +256,36 @@ def document_from_record(
 
 
 def _documents(
-    raws: Iterable[RawRecord], name: str, fields: FieldMap
+    raws: Iterable[RawRecord], name: str, fields: FieldMap, origin: str | None = None
 ) -> Iterator[Document | Failure]:
     for raw in raws:
         source = f"{name}:{raw.line}"
         if raw.record is None:
             yield Failure("load", raw.problem, source=source)
-        else:
-            yield document_from_record(raw.record, fields, source)
+            continue
+        item = document_from_record(raw.record, fields, source)
+        if isinstance(item, Document):
+            item.origin = origin
+        yield item
 
 
-def read_jsonl(stream: Iterable[str], name: str, fields: FieldMap) -> Iterator[Document | Failure]:
+def origin_of(path: Path) -> str:
+    """What a chunk records as its input: the file's absolute path, `/`-separated."""
+    return path.resolve().as_posix()
+
+
+def read_jsonl(
+    stream: Iterable[str], name: str, fields: FieldMap, origin: str | None = None
+) -> Iterator[Document | Failure]:
     """One JSON object per line; blank lines are skipped; a bad line is a Failure `name:line`."""
-    yield from _documents(iter_jsonl_lines(stream), name, fields)
+    yield from _documents(iter_jsonl_lines(stream), name, fields, origin)
 
 
-def read_csv(stream: Iterable[str], name: str, fields: FieldMap) -> Iterator[Document | Failure]:
+def read_csv(
+    stream: Iterable[str], name: str, fields: FieldMap, origin: str | None = None
+) -> Iterator[Document | Failure]:
     """A header row, then one document per row; other columns become metadata."""
-    yield from _documents(iter_csv_rows(stream), name, fields)
+    yield from _documents(iter_csv_rows(stream), name, fields, origin)
 
 
 def markdown_title(text: str) -> str | None:
@@ -301,6 +315,7 @@ def convert_file(path: Path, doc_id: str, fmt: Format) -> Document | Failure:
         title=converted.title or path.stem,
         metadata={**converted.metadata, FILE_KEY: doc_id},
         source=doc_id,
+        origin=origin_of(path),
         sections=converted.sections,
     )
 
@@ -351,7 +366,8 @@ def load_file(
         yield convert_file(path, doc_id or relative_id(path, root or path.parent), kind)
         return
     try:
-        yield from _documents(read_records(path, kind), name, fields)  # type: ignore[arg-type]
+        records = read_records(path, kind)  # type: ignore[arg-type]
+        yield from _documents(records, name, fields, origin_of(path))
     except OSError as exc:
         yield Failure("load", f"cannot open: {exc.strerror}", source=name)
 
@@ -384,9 +400,9 @@ def load(
             stream = stdin or sys.stdin
             kind = fmt or "jsonl"
             if kind == "csv":
-                yield from read_csv(stream, "<stdin>", fields)
+                yield from read_csv(stream, "<stdin>", fields, STDIN_ORIGIN)
             elif kind == "jsonl":
-                yield from read_jsonl(stream, "<stdin>", fields)
+                yield from read_jsonl(stream, "<stdin>", fields, STDIN_ORIGIN)
             elif kind in TEXT_CONVERTERS:
                 try:
                     converted = TEXT_CONVERTERS[kind](stream.read())
@@ -399,6 +415,7 @@ def load(
                     title=converted.title,
                     metadata=converted.metadata,
                     source="<stdin>",
+                    origin=STDIN_ORIGIN,
                     sections=converted.sections,
                 )
             else:

@@ -25,7 +25,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 from elasticsearch import Elasticsearch
@@ -37,6 +37,7 @@ from essearch.index.chunking import ChunkerConfig, chunking_for, same_chunking
 from essearch.index.definitions import VectorSpec, vector_problem
 from essearch.index.manager import IndexManager
 from essearch.index.schema import (
+    ADDED_FIELDS,
     CHUNK_FIELD,
     CONTENT_HASH_FIELD,
     DOC_ID_FIELD,
@@ -45,6 +46,7 @@ from essearch.index.schema import (
     INDEXED_AT_FIELD,
     METADATA_FIELD,
     OFFSET_FIELD,
+    SOURCE_FIELD,
     TEXT_FIELD,
     TITLE_FIELD,
     VECTOR_FIELD,
@@ -56,7 +58,7 @@ from essearch.ingest.ids import content_hash, doc_id_of_chunk_id
 from essearch.ingest.loaders import Document, FieldMap, Format, count_hint, document_from_record
 from essearch.ingest.loaders import load as load_paths
 from essearch.ingest.progress import Counters, NoProgress, ProgressView
-from essearch.ingest.sync import delete_chunks, vanished
+from essearch.ingest.sync import SyncScope, count_unsourced, delete_chunks, vanished
 from essearch.settings import Settings
 from essearch.text.fields import language_fields
 from essearch.text.guard import coverage_warning
@@ -159,9 +161,11 @@ class IngestReport:
 # -- pure helpers (unit-tested) -------------------------------------------------------------------
 
 
-def chunk_source(chunk: Chunk, vector: list[float], indexed_at: str) -> dict[str, Any]:
-    """The ES document of one chunk, in the shared schema."""
-    return {
+def chunk_source(
+    chunk: Chunk, vector: list[float], indexed_at: str, origin: str | None = None
+) -> dict[str, Any]:
+    """The ES document of one chunk, in the shared schema (`origin`: the input it was read from)."""
+    source = {
         ID_FIELD: chunk.id,
         DOC_ID_FIELD: chunk.doc_id,
         CHUNK_FIELD: chunk.position,
@@ -175,13 +179,16 @@ def chunk_source(chunk: Chunk, vector: list[float], indexed_at: str) -> dict[str
         VECTOR_FIELD: vector,
         **language_fields(chunk.title, chunk.text),
     }
+    if origin is not None:
+        source[SOURCE_FIELD] = origin
+    return source
 
 
 def existing_chunks_query(doc_ids: list[str], search_after: list[Any] | None = None) -> dict:
     """Search body: the chunks already indexed for these documents (id, doc id, hash)."""
     body: dict[str, Any] = {
         "query": {"terms": {DOC_ID_FIELD: doc_ids}},
-        "_source": [DOC_ID_FIELD, CONTENT_HASH_FIELD],
+        "_source": [DOC_ID_FIELD, CONTENT_HASH_FIELD, SOURCE_FIELD],
         "size": LOOKUP_PAGE,
         "sort": [{ID_FIELD: "asc"}],
         "track_total_hits": False,
@@ -208,30 +215,52 @@ def vector_problems(vectors: list[Any], spec: VectorSpec) -> list[str | None]:
     return [vector_problem(vectors[i], spec) if bad else None for i, bad in enumerate(suspicious)]
 
 
+#: What a successful bulk item adds to (an update only relabels a chunk's input).
+BULK_COUNTER = {"index": "indexed", "delete": "deleted", "update": "relabelled"}
+
+
+class Indexed(NamedTuple):
+    """A chunk already in the index, as the ingest lookup sees it."""
+
+    content_hash: str
+    physical: str  # the physical index holding it
+    source: str | None = None  # the input it was read from
+
+
 @dataclass
 class Plan:
-    """What to do for one document: chunks to embed and index, stale chunk ids to delete."""
+    """What to do for one document: chunks to embed and index, stale chunk ids to delete, and
+    unchanged chunks whose recorded input is not the one they were read from now."""
 
     doc: Document
     chunks: list[Chunk]
     to_send: list[Chunk]
     stale: list[tuple[str, str]]  # (physical index, chunk id)
+    relabel: list[tuple[str, str]] = field(default_factory=list)  # (physical index, chunk id)
 
 
 def plan_document(
     doc: Document,
     chunks: list[Chunk],
-    existing: Mapping[str, tuple[str, str]],
+    existing: Mapping[str, Indexed | tuple[str, str]],
     *,
     skip_unchanged: bool = True,
 ) -> Plan:
-    """Compare fresh chunks with those indexed (chunk id -> (content hash, index))."""
+    """Compare fresh chunks with those indexed (chunk id -> `Indexed`): changed ones are sent,
+    vanished ones are stale, and unchanged ones that record another input are relabelled (a
+    moved folder, or an index from before chunks recorded one) without being embedded again."""
+    indexed = {cid: Indexed(*found) for cid, found in existing.items()}
     new_ids = {c.id for c in chunks}
-    to_send = [
-        c for c in chunks if not skip_unchanged or existing.get(c.id, ("", ""))[0] != c.content_hash
-    ]
-    stale = sorted((index, cid) for cid, (_, index) in existing.items() if cid not in new_ids)
-    return Plan(doc, chunks, to_send, stale)
+    plan = Plan(doc, chunks, to_send=[], stale=[])
+    for chunk in chunks:
+        found = indexed.get(chunk.id)
+        if skip_unchanged and found is not None and found.content_hash == chunk.content_hash:
+            if doc.origin is not None and found.source != doc.origin:
+                plan.relabel.append((found.physical, chunk.id))
+        else:
+            plan.to_send.append(chunk)
+    plan.stale = sorted((c.physical, cid) for cid, c in indexed.items() if cid not in new_ids)
+    return plan
 
 
 # -- the index target ---------------------------------------------------------------------------
@@ -311,7 +340,17 @@ def prepare_target(
             f"index {index!r} stores {spec.dims}-dimension vectors but the embedder "
             f"{info.provider}/{info.model} makes {info.dims}-dimension ones"
         )
+    add_missing_fields(client, index, mapping)
     return Target(write_alias, index, spec, metadata_types_of(mapping))
+
+
+def add_missing_fields(client: Elasticsearch, index: str, mapping: Mapping[str, Any]) -> None:
+    """Give an index made before the layout gained a field (`schema.ADDED_FIELDS`) that field,
+    in place: Elasticsearch adds a field to a live mapping without a new version."""
+    properties = mapping.get("properties", {})
+    missing = {name: spec for name, spec in ADDED_FIELDS.items() if name not in properties}
+    if missing:
+        client.indices.put_mapping(index=index, properties=missing)
 
 
 def index_was_empty(client: Elasticsearch, index: str) -> bool:
@@ -366,18 +405,17 @@ def resolve_chunking(
 
 def existing_chunks(
     client: Elasticsearch, index: str, doc_ids: list[str]
-) -> dict[str, dict[str, tuple[str, str]]]:
-    """doc id -> {chunk id -> (content hash, physical index)} for the chunks already indexed."""
-    found: dict[str, dict[str, tuple[str, str]]] = {}
+) -> dict[str, dict[str, Indexed]]:
+    """doc id -> {chunk id -> `Indexed`} for the chunks already indexed."""
+    found: dict[str, dict[str, Indexed]] = {}
     search_after = None
     while True:
         resp = client.search(index=index, body=existing_chunks_query(doc_ids, search_after))
         hits = resp["hits"]["hits"]
         for hit in hits:
             src = hit.get("_source", {})
-            found.setdefault(src.get(DOC_ID_FIELD), {})[hit["_id"]] = (
-                src.get(CONTENT_HASH_FIELD, ""),
-                hit["_index"],
+            found.setdefault(src.get(DOC_ID_FIELD), {})[hit["_id"]] = Indexed(
+                src.get(CONTENT_HASH_FIELD, ""), hit["_index"], src.get(SOURCE_FIELD)
             )
         if len(hits) < LOOKUP_PAGE:
             return found
@@ -470,8 +508,9 @@ class _Run:
         self._warned_fields: set[str] = set()
         self.failed_docs: set[str] = set()  # kept by --sync: their source may still be there
         self.unnamed_failures = 0  # failures naming no document: --sync cannot tell what to keep
+        self.scope = SyncScope()  # the inputs --sync answers for
         # a document cut into several pieces: what was indexed before, what this run produced
-        self._open_existing: dict[str, dict[str, tuple[str, str]]] = {}
+        self._open_existing: dict[str, dict[str, Indexed]] = {}
         self._open_produced: dict[str, set[str]] = {}
 
     def warn(self, message: str) -> None:
@@ -577,14 +616,14 @@ class _Run:
                     "such chunks (fix the value or the index definition)"
                 )
 
-    def _existing_for(self, pieces: list[Piece]) -> dict[str, dict[str, tuple[str, str]]]:
+    def _existing_for(self, pieces: list[Piece]) -> dict[str, dict[str, Indexed]]:
         """Indexed chunks of the batch's documents; looked up once per document, at its first
         piece, and kept while the document's later pieces come."""
         if not self.lookup_existing:
             return {}
         wanted = list({p.doc.id for p in pieces if p.first})
         found = existing_chunks(self.client, self.target.write_alias, wanted) if wanted else {}
-        result: dict[str, dict[str, tuple[str, str]]] = {}
+        result: dict[str, dict[str, Indexed]] = {}
         for piece in pieces:
             doc_id = piece.doc.id
             existing = found.get(doc_id, {}) if piece.first else self._open_existing[doc_id]
@@ -593,7 +632,7 @@ class _Run:
             result[doc_id] = existing
         return result
 
-    def plan(self, piece: Piece, existing: Mapping[str, tuple[str, str]]) -> Plan:
+    def plan(self, piece: Piece, existing: Mapping[str, Indexed]) -> Plan:
         """`plan_document` for one piece; stale chunks of a document cut into pieces are known
         only at its last piece, once every chunk id it has now was produced."""
         for chunk in piece.chunks:
@@ -640,11 +679,20 @@ class _Run:
                         "_op_type": "index",
                         "_index": self.target.write_alias,
                         "_id": chunk.id,
-                        "_source": chunk_source(chunk, vector, indexed_at),
+                        "_source": chunk_source(chunk, vector, indexed_at, plan.doc.origin),
                     }
                 )
             for index, cid in plan.stale:
                 actions.append({"_op_type": "delete", "_index": index, "_id": cid})
+            for index, cid in plan.relabel:
+                actions.append(
+                    {
+                        "_op_type": "update",
+                        "_index": index,
+                        "_id": cid,
+                        "doc": {SOURCE_FIELD: plan.doc.origin},
+                    }
+                )
         if actions:
             self._put(actions)
 
@@ -775,7 +823,7 @@ class _Run:
                 op, info = next(iter(result.items()))
                 status = info.get("status")
                 if ok or (op == "delete" and status == 404):
-                    self.counters.add("deleted" if op == "delete" else "indexed")
+                    self.counters.add(BULK_COUNTER.get(op, "indexed"))
                     continue
                 cid = str(info.get("_id"))
                 self.fail(
@@ -862,10 +910,13 @@ def _ingest(
     chunker = Chunker(
         resolve_chunking(client, settings, embedder, target.index, options.chunker, index_empty)
     )
+    scope = SyncScope()
+    sources = scope.track(sources)  # what --sync answers for: the inputs as they are read
     if options.dry_run:
-        return sync_plan(client, target, iter_documents(sources, options), started)
+        return sync_plan(client, target, iter_documents(sources, options), started, scope)
     dead = DeadLetter(options.dead_letter, run_id=options.run_id)
     run = _Run(client, embedder, target, chunker, options, dead, index_empty=index_empty)
+    run.scope = scope
     progress = progress or NoProgress()
     path_sources = (
         [s for s in sources if isinstance(s, (str, Path))] if isinstance(sources, list) else []
@@ -947,10 +998,14 @@ def _ingest(
 
 
 def sync_plan(
-    client: Elasticsearch, target: Target, documents: Iterator[Document | Failure], started: float
+    client: Elasticsearch,
+    target: Target,
+    documents: Iterator[Document | Failure],
+    started: float,
+    scope: SyncScope | None = None,
 ) -> IngestReport:
     """`--sync --dry-run`: read the sources (nothing is chunked, embedded or written) and list the
-    documents of the index that a real run would delete."""
+    documents of the index, within the inputs' `scope`, that a real run would delete."""
     seen: set[str] = set()
     report = IngestReport(index=target.index)
     for item in documents:
@@ -967,7 +1022,8 @@ def sync_plan(
         seen.add(item.id)
     if not any("nothing would be deleted" in w for w in report.warnings):
         client.indices.refresh(index=target.write_alias)
-        report.sync_deleted = vanished(client, target.write_alias, seen)
+        report.sync_deleted = vanished(client, target.write_alias, seen, scope)
+        report.warnings.extend(unreached_warning(client, target.write_alias, scope))
     report.elapsed_s = time.monotonic() - started
     return report
 
@@ -985,16 +1041,30 @@ def remove_earlier_versions(run: _Run) -> None:
         stale = [
             (index, cid)
             for doc_id in group
-            for cid, (_, index) in found.get(doc_id, {}).items()
+            for cid, (_, index, _) in found.get(doc_id, {}).items()
             if cid not in run.duplicates[doc_id]
         ]
         _delete(run, stale)
 
 
+def unreached_warning(client: Elasticsearch, index: str, scope: SyncScope | None) -> list[str]:
+    """A warning when chunks that record no input exist and this sync's scope cannot reach them."""
+    if scope is None or scope.unsourced:
+        return []
+    count = count_unsourced(client, index)
+    if not count:
+        return []
+    return [
+        f"--sync left {count} chunk(s) that record no input (indexed before essearch kept one, "
+        "or given in memory); ingesting their inputs once more records it"
+    ]
+
+
 def mirror(run: _Run) -> list[str]:
-    """`--sync`: delete the documents of the index this run did not read; with `dry_run`, only
-    list them. Documents whose items failed are kept (their source may still be there), and when
-    a failure names no document (a malformed line) nothing is deleted."""
+    """`--sync`: delete the documents read from this run's inputs that it did not read again
+    (its `SyncScope`); documents from other inputs stay. Documents whose items failed are kept
+    (their source may still be there), and when a failure names no document (a malformed line)
+    nothing is deleted."""
     if run.unnamed_failures:
         run.warn(
             f"--sync deleted nothing: {run.unnamed_failures} failure(s) name no document, so "
@@ -1002,15 +1072,20 @@ def mirror(run: _Run) -> list[str]:
         )
         return []
     run.client.indices.refresh(index=run.target.write_alias)
-    gone = vanished(run.client, run.target.write_alias, itertools.chain(run.seen, run.failed_docs))
+    gone = vanished(
+        run.client,
+        run.target.write_alias,
+        itertools.chain(run.seen, run.failed_docs),
+        run.scope,
+    )
+    for message in unreached_warning(run.client, run.target.write_alias, run.scope):
+        run.warn(message)
     if run.options.dry_run or not gone:
         return gone
     for start in range(0, len(gone), 500):
         group = gone[start : start + 500]
         found = existing_chunks(run.client, run.target.write_alias, group)
-        _delete(
-            run, [(index, cid) for chunks in found.values() for cid, (_, index) in chunks.items()]
-        )
+        _delete(run, [(c.physical, cid) for chunks in found.values() for cid, c in chunks.items()])
     return gone
 
 

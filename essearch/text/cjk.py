@@ -95,7 +95,7 @@ def _segmenters() -> tuple[str, Callable[[str], list[str]], Callable[[str], list
     except ImportError:
         pass
     try:
-        import jieba  # type: ignore[import-untyped]
+        import jieba
 
         jieba.setLogLevel(logging.WARNING)
         return "jieba", jieba.lcut_for_search, jieba.lcut
