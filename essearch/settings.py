@@ -18,6 +18,7 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from pydantic_settings.exceptions import SettingsError
 
 from essearch.errors import ConfigurationError
+from essearch.logs import MASK
 
 VectorIndexType = Literal[
     "hnsw", "int8_hnsw", "int4_hnsw", "bbq_hnsw", "flat", "int8_flat", "int4_flat", "bbq_flat"
@@ -297,7 +298,7 @@ def format_validation_error(exc: ValidationError) -> str:
         env = "ESSEARCH_" + "_".join(str(part) for part in parts).upper()
         shown = err.get("input")
         if isinstance(shown, SecretStr) or any(s in loc for s in ("api_key", "password")):
-            shown = "**********"
+            shown = MASK
         message = err["msg"].removeprefix("Value error, ")
         lines.append(f"  - {loc} ({env}={shown!r}): {message}")
     return "\n".join(lines)

@@ -201,7 +201,7 @@ def test_openai_401_masks_key(openai_embedder, fake) -> None:
     assert "401" in message and "rejected" in message
     assert API_KEY not in message and API_KEY not in repr(caught.value)
     assert "SECRET" not in message and "0123456789ab" not in message
-    assert "****" in message
+    assert "**********" in message and API_KEY[-4:] not in message  # not even the tail
     assert len(fake.requests) == 1  # auth errors are not retried
 
 

@@ -28,10 +28,10 @@ from essearch.errors import (
     LicenseError,
     es_error_reason,
 )
+from essearch.logs import MASK
 from essearch.settings import EmbedderSettings, Settings
 
 TASK_TYPE = "text_embedding"
-MASK = "**********"
 
 
 def inference_unavailable_message(capabilities: Any) -> str:

@@ -17,6 +17,7 @@ from email.utils import parsedate_to_datetime
 from typing import Any, TypeVar
 
 from essearch.errors import EmbeddingError
+from essearch.logs import MASK
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -136,9 +137,5 @@ async def acall_with_retries(
 
 
 def mask_secret(secret: str | None) -> str:
-    """`****abcd`: enough to tell keys apart, never the key itself (short keys: `****`)."""
-    if not secret:
-        return "(none)"
-    if len(secret) < 16:
-        return "****"
-    return f"****{secret[-4:]}"
+    """What a message shows for a secret: that there is one, and not one character of it."""
+    return MASK if secret else "(none)"
