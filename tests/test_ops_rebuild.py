@@ -57,6 +57,35 @@ def test_rebuilt_text_is_the_original_and_rechunking_matches_a_fresh_ingest(conf
             assert [(c.offset, c.gap) for c in again] == [(c.offset, c.gap) for c in fresh]
 
 
+def test_rechunking_keeps_each_chunk_on_its_own_page_and_heading() -> None:
+    """A PDF's pages and a Markdown file's headings survive a re-chunking migration: every new
+    chunk carries the page and headings of the text it holds, as a fresh ingest would."""
+    pages = [
+        f"Page {n} text. " + f"Sentence {n} about tides and harbours. " * 12 for n in (1, 2, 3)
+    ]
+    text, sections, at = "", [], 0
+    for n, page in enumerate(pages, start=1):
+        sections.append((at, {"page": n, "headings": [f"Part {n}"]}))
+        text += page + "\n\n"
+        at = len(text)
+    doc = Document(
+        id="p", text=text, metadata={"file": "p.pdf"}, sections=sections, origin="/kb/p.pdf"
+    )
+    for config in (CONFIGS[0], CONFIGS[3]):
+        sources = [
+            chunk_source(c, [0.1], "2026-01-01", doc.origin) for c in Chunker(config).chunks(doc)
+        ]
+        rebuilt = rebuild_document(sources)
+        assert rebuilt.document.metadata == {"file": "p.pdf"}
+        assert rebuilt.document.origin == "/kb/p.pdf"  # --sync still reaches the new chunks
+        for other in CONFIGS:
+            fresh = Chunker(other).chunks(doc)
+            again = rechunk(rebuilt, Chunker(other))
+            assert [c.metadata for c in again] == [c.metadata for c in fresh]
+            assert {c.metadata["page"] for c in again} == {1, 2, 3}
+            assert [c.id for c in again] == [c.id for c in fresh]
+
+
 def test_title_only_document_rebuilds_to_an_empty_text() -> None:
     doc = Document(id="t", text="   ", title="Only a title")
     rebuilt = rebuild_document(sources_of(doc, CONFIGS[0]))

@@ -7,6 +7,10 @@ chunker keeps that). Chunks indexed before these fields existed are joined by re
 longest overlap between neighbours and a paragraph break between them: close, not exact, and said
 so in `RebuiltDocument.exact`.
 
+Chunks of a page, slide, sheet or heading carry its metadata on top of the document's: the keys
+every chunk shares become the document's metadata again, and where the rest changes a section
+starts, so the new chunks never cross a page and each keeps its own page and headings.
+
 The rebuilt document keeps the content hash and `indexed_at` of its chunks (not a hash of the
 rebuilt text): the new chunks then look to `essearch ingest` exactly like chunks it wrote itself
 from the original source, and the migration's catch-up passes can compare documents by them.
@@ -27,10 +31,12 @@ from essearch.index.schema import (
     INDEXED_AT_FIELD,
     METADATA_FIELD,
     OFFSET_FIELD,
+    SOURCE_FIELD,
     TEXT_FIELD,
     TITLE_FIELD,
 )
 from essearch.ingest.chunker import Chunk, Chunker
+from essearch.ingest.converters import Section
 from essearch.ingest.loaders import Document
 
 LEGACY_SEPARATOR = "\n\n"
@@ -103,6 +109,25 @@ def _join_legacy(chunks: Sequence[Mapping[str, Any]]) -> str:
     return text
 
 
+def _metadata_and_sections(
+    chunks: Sequence[Mapping[str, Any]],
+) -> tuple[dict[str, Any], list[Section]]:
+    """The document's own metadata (what every chunk shares) and the sections where the rest of
+    a chunk's metadata (page, slide, sheet, headings) changes, each starting at its first chunk."""
+    metas = [dict(c.get(METADATA_FIELD) or {}) for c in chunks]
+    shared = {k: v for k, v in metas[0].items() if all(k in m and m[k] == v for m in metas[1:])}
+    sections: list[Section] = []
+    previous: dict[str, Any] | None = None
+    for chunk, meta in zip(chunks, metas, strict=True):
+        own = {k: v for k, v in meta.items() if k not in shared}
+        if own != previous:
+            sections.append((max(int(chunk[OFFSET_FIELD]), 0), own))
+            previous = own
+    if len(sections) == 1 and not sections[0][1]:
+        sections = []
+    return shared, sections
+
+
 def rebuild_document(sources: Sequence[Mapping[str, Any]]) -> RebuiltDocument:
     """The document the chunk sources (`_source` of every chunk of one doc_id) were cut from."""
     if not sources:
@@ -119,9 +144,18 @@ def rebuild_document(sources: Sequence[Mapping[str, Any]]) -> RebuiltDocument:
     else:
         text = _join_legacy(chunks)
     indexed_at = max((str(c.get(INDEXED_AT_FIELD) or "") for c in chunks), default="") or None
+    if exact:
+        metadata, sections = _metadata_and_sections(chunks)
+    else:  # no offsets to place sections at: the first chunk's metadata, as before
+        metadata, sections = dict(first.get(METADATA_FIELD) or {}), []
     return RebuiltDocument(
         document=Document(
-            id=doc_id, text=text, title=title, metadata=dict(first.get(METADATA_FIELD) or {})
+            id=doc_id,
+            text=text,
+            title=title,
+            metadata=metadata,
+            origin=first.get(SOURCE_FIELD),
+            sections=sections,
         ),
         content_hash=str(first.get(CONTENT_HASH_FIELD) or ""),
         indexed_at=indexed_at,

@@ -228,7 +228,12 @@ class RechunkingCopier(Copier):
                         "_op_type": "index",
                         "_index": self.target,
                         "_id": chunk.id,
-                        "_source": chunk_source(chunk, plan.vectors[chunk.id], indexed_at),
+                        "_source": chunk_source(
+                            chunk,
+                            plan.vectors[chunk.id],
+                            indexed_at,
+                            plan.rebuilt.document.origin,
+                        ),
                     }
                 )
             actions += [
