@@ -143,7 +143,7 @@ class Chunker:
         """The document's chunks, positions 0..n-1 (see `iter_chunks`)."""
         return list(self.iter_document(doc))
 
-    def iter_document(self, doc: Document) -> Iterator[Chunk]:
+    def iter_document(self, doc: Document, digest: str | None = None) -> Iterator[Chunk]:
         """The document's chunks, positions 0..n-1, made one at a time; a title-only document
         gives one chunk, and so does a document with a precomputed vector (the vector stands for
         the whole text).
@@ -151,9 +151,10 @@ class Chunker:
         Each chunk keeps its offset and the whitespace `gap` before it, so the document's text can
         be rebuilt from its chunks (`essearch.ops.rebuild`) and cut again with another config.
         A chunk never crosses a section boundary (page, slide, sheet, heading) and carries the
-        document's metadata plus that of its section.
+        document's metadata plus that of its section. `digest`: the document's content hash,
+        when the caller has it already.
         """
-        digest = content_hash(doc.title, doc.text, doc.metadata)
+        digest = digest or content_hash(doc.title, doc.text, doc.metadata)
         start, end = content_span(doc.text)
         if doc.vector is not None and end > start:
             pieces: Iterator[tuple[int, str]] | list[tuple[int, str]] = [

@@ -165,7 +165,7 @@ def parse_vector(value: Any) -> list[float] | str:
         value = value.tolist()
     if not isinstance(value, (list, tuple)):
         return f"must be a list of numbers, got {type(value).__name__}"
-    if value and all(type(x) is float for x in value):
+    if value and set(map(type, value)) == {float}:
         return value if isinstance(value, list) else list(value)  # the common case: no copy
     if any(isinstance(x, bool) for x in value):
         return "must be a list of numbers, got booleans"

@@ -546,6 +546,7 @@ class _Run:
     def produce(self, documents: Iterator[Document | Failure]) -> None:
         try:
             batch: list[Piece] = []
+            in_batch: set[str] = set()  # document ids of `batch`
             pending = 0
             for item in documents:
                 if self.stop.is_set():
@@ -555,16 +556,19 @@ class _Run:
                     continue
                 self.counters.add("documents")
                 self.check_document(item)
-                if any(p.doc.id == item.id for p in batch):  # a repeated id: one version a batch
+                if item.id in in_batch:  # a repeated id: one version a batch
                     self.process(batch)
                     batch, pending = [], 0
+                    in_batch.clear()
                 try:
                     for piece in self.pieces(item):
                         batch.append(piece)
+                        in_batch.add(item.id)
                         pending += len(piece.chunks)
                         if pending >= self.embed_batch:
                             self.process(batch)
                             batch, pending = [], 0
+                            in_batch.clear()
                         if self.stop.is_set():
                             return
                 except Exception as exc:  # a splitter bug must not stop the run
@@ -585,7 +589,7 @@ class _Run:
     def pieces(self, doc: Document) -> Iterator[Piece]:
         """The document's chunks in pieces of at most `embed_batch`, cut as they are needed, so
         a large document is embedded and indexed while the rest of it is still being cut."""
-        chunks = self.chunker.iter_document(doc)
+        chunks = self.chunker.iter_document(doc, digest=self.seen.get(doc.id))
         current = list(itertools.islice(chunks, self.embed_batch))
         first = True
         while current:
