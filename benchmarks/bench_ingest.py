@@ -37,7 +37,8 @@ from essearch.index.chunking import default_config
 from essearch.index.schema import META_KEY, physical_index_for, write_alias_for
 from essearch.ingest.chunker import Chunker
 from essearch.ingest.loaders import Document, load
-from essearch.ingest.pipeline import IngestOptions, chunk_source, ingest
+from essearch.ingest.pipeline import IngestOptions, ingest
+from essearch.ingest.planning import chunk_source
 from essearch.settings import Settings
 
 DIMS = 384

@@ -16,7 +16,8 @@ from essearch.cli import main
 from essearch.index import IndexManager
 from essearch.index.schema import CJK_FIELD, LANGUAGE_FIELD
 from essearch.ingest.chunker import Chunk, default_config
-from essearch.ingest.pipeline import IngestOptions, chunk_source, ingest
+from essearch.ingest.pipeline import IngestOptions, ingest
+from essearch.ingest.planning import chunk_source
 from essearch.ops import ReindexOptions, run_reindex
 from essearch.retrieval import SearchClient
 from essearch.text import cjk

@@ -22,7 +22,7 @@ from essearch.ingest.chunker import Chunker, ChunkerConfig, text_blocks
 from essearch.ingest.converters import ConversionError, convert_markdown, markdown_sections
 from essearch.ingest.failures import Failure
 from essearch.ingest.loaders import Document, FieldMap, document_from_record, load, parse_vector
-from essearch.ingest.pipeline import metadata_types_of, type_clash
+from essearch.ingest.planning import metadata_types_of, type_clash
 from essearch.ingest.records import read_records
 from essearch.retrieval.params import SearchParams
 

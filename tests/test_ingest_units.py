@@ -17,7 +17,14 @@ from essearch.ingest.chunker import Chunker
 from essearch.ingest.failures import DeadLetter, Failure, describe_bulk_error
 from essearch.ingest.ids import chunk_id, content_hash, doc_id_from_content, doc_id_of_chunk_id
 from essearch.ingest.loaders import Document, FieldMap, count_hint, get_path, load
-from essearch.ingest.pipeline import Indexed, existing_chunks_query, plan_document
+from essearch.ingest.planning import (
+    Indexed,
+    Piece,
+    Planner,
+    bulk_actions,
+    existing_chunks_query,
+    plan_document,
+)
 from essearch.ingest.server_pipeline import (
     default_pipeline_settings,
     inference_pipeline_body,
@@ -179,6 +186,47 @@ def test_plan_skips_unchanged_and_finds_stale() -> None:
     assert {c.id for c in plan.to_send} == {c.id for c in new}  # hash changed: all re-sent
     assert {cid for _, cid in plan.stale} == {c.id for c in old} - {c.id for c in new}
     assert plan_document(Document("d", EN * 4), old, existing, skip_unchanged=False).to_send == old
+
+
+def test_a_document_in_pieces_is_planned_like_a_whole_one() -> None:
+    """The planner keeps what was indexed from the first piece, reports stale chunks only at the
+    last one, and never calls a chunk stale that a later piece produced again."""
+    chunker = Chunker(ChunkerConfig(100, 0, "chars"))
+    old = chunker.chunks(Document(id="d", text=EN * 6))
+    doc = Document(id="d", text=EN * 5 + "A changed ending.")
+    new = chunker.chunks(doc)
+    existing = {c.id: Indexed(c.content_hash, "idx-v1") for c in old}
+    whole = plan_document(doc, new, existing)
+    assert whole.stale  # the old version had more chunks
+    planner = Planner()
+    pieces = [new[:2], new[2:4], new[4:]]
+    plans = []
+    for i, chunks in enumerate(pieces):
+        piece = Piece(doc, chunks, first=i == 0, last=i == len(pieces) - 1)
+        found = planner.existing_for(piece, existing if piece.first else {})
+        assert found == existing  # the later pieces get the first piece's lookup
+        plans.append(planner.plan(piece, found))
+    assert [p.stale for p in plans[:-1]] == [[], []]
+    assert sorted(plans[-1].stale) == sorted(whole.stale)
+    assert [c.id for p in plans for c in p.to_send] == [c.id for c in whole.to_send]
+
+
+def test_bulk_actions_index_delete_and_relabel_and_leave_out_failed_documents() -> None:
+    chunker = Chunker(ChunkerConfig(100, 0, "chars"))
+    ok = Document(id="ok", text=EN * 2, origin="/kb/ok.md")
+    failed = Document(id="failed", text=EN)
+    plan = plan_document(ok, chunker.chunks(ok), {})
+    plan.stale, plan.relabel = [("idx-v1", "ok::9::x")], [("idx-v1", "ok::0::y")]
+    other = plan_document(failed, chunker.chunks(failed), {})
+    vectors = {"ok": [[0.5, 0.5]] * len(plan.to_send)}  # "failed" has none: its embedding failed
+    actions = bulk_actions([plan, other], vectors, "kb-write", "2026-01-01T00:00:00+00:00")
+    assert [a["_op_type"] for a in actions] == ["index"] * len(plan.to_send) + ["delete", "update"]
+    first = actions[0]
+    assert first["_index"] == "kb-write" and first["_id"] == plan.to_send[0].id
+    assert first["_source"]["source"] == "/kb/ok.md" and first["_source"]["vector"] == [0.5, 0.5]
+    assert actions[-2] == {"_op_type": "delete", "_index": "idx-v1", "_id": "ok::9::x"}
+    assert actions[-1]["doc"] == {"source": "/kb/ok.md"}
+    assert all(a["_id"].split("::")[0] == "ok" for a in actions)
 
 
 def test_existing_chunks_query_body() -> None:

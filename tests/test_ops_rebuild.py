@@ -11,7 +11,7 @@ from essearch.embedders.base import EmbedderInfo
 from essearch.index.chunking import ChunkerConfig, chunking_for, default_config, same_chunking
 from essearch.ingest.chunker import Chunker
 from essearch.ingest.loaders import Document
-from essearch.ingest.pipeline import chunk_source
+from essearch.ingest.planning import chunk_source
 from essearch.ops.rebuild import RebuildError, rebuild_document, rechunk
 from essearch.ops.reindex import plan_chunking
 from essearch.settings import Settings

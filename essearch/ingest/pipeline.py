@@ -25,49 +25,51 @@ from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any
 
-import numpy as np
 from elasticsearch import Elasticsearch
 from elasticsearch.helpers import streaming_bulk
 
 from essearch.embedders.base import Embedder
 from essearch.errors import ConfigurationError, EmbeddingError, ModelMismatchError
 from essearch.index.chunking import ChunkerConfig, chunking_for, same_chunking
-from essearch.index.definitions import VectorSpec, vector_problem
+from essearch.index.definitions import VectorSpec
 from essearch.index.manager import IndexManager
 from essearch.index.schema import (
     ADDED_FIELDS,
-    CHUNK_FIELD,
     CONTENT_HASH_FIELD,
     DOC_ID_FIELD,
-    GAP_FIELD,
-    ID_FIELD,
-    INDEXED_AT_FIELD,
-    METADATA_FIELD,
-    OFFSET_FIELD,
     SOURCE_FIELD,
-    TEXT_FIELD,
-    TITLE_FIELD,
     VECTOR_FIELD,
     write_alias_for,
 )
-from essearch.ingest.chunker import Chunk, Chunker
+from essearch.ingest.chunker import Chunker
 from essearch.ingest.failures import DeadLetter, Failure, describe_bulk_error
 from essearch.ingest.ids import content_hash, doc_id_of_chunk_id
 from essearch.ingest.loaders import Document, FieldMap, Format, count_hint, document_from_record
 from essearch.ingest.loaders import load as load_paths
+from essearch.ingest.planning import (
+    BULK_COUNTER,
+    LOOKUP_PAGE,
+    Indexed,
+    Piece,
+    Plan,
+    Planner,
+    bulk_actions,
+    existing_chunks_query,
+    metadata_types_of,
+    type_clash,
+    vector_problems,
+)
 from essearch.ingest.progress import Counters, NoProgress, ProgressView
 from essearch.ingest.sync import SyncScope, count_unsourced, delete_chunks, vanished
 from essearch.settings import Settings
-from essearch.text.fields import language_fields
 from essearch.text.guard import coverage_warning
 from essearch.text.languages import LanguageTally
 
 log = logging.getLogger(__name__)
 
 _STOP = object()
-LOOKUP_PAGE = 10_000
 
 
 @dataclass
@@ -158,111 +160,6 @@ class IngestReport:
         }
 
 
-# -- pure helpers (unit-tested) -------------------------------------------------------------------
-
-
-def chunk_source(
-    chunk: Chunk, vector: list[float], indexed_at: str, origin: str | None = None
-) -> dict[str, Any]:
-    """The ES document of one chunk, in the shared schema (`origin`: the input it was read from)."""
-    source = {
-        ID_FIELD: chunk.id,
-        DOC_ID_FIELD: chunk.doc_id,
-        CHUNK_FIELD: chunk.position,
-        OFFSET_FIELD: chunk.offset,
-        GAP_FIELD: chunk.gap,
-        TITLE_FIELD: chunk.title,
-        TEXT_FIELD: chunk.text,
-        METADATA_FIELD: chunk.metadata,
-        CONTENT_HASH_FIELD: chunk.content_hash,
-        INDEXED_AT_FIELD: indexed_at,
-        VECTOR_FIELD: vector,
-        **language_fields(chunk.title, chunk.text),
-    }
-    if origin is not None:
-        source[SOURCE_FIELD] = origin
-    return source
-
-
-def existing_chunks_query(doc_ids: list[str], search_after: list[Any] | None = None) -> dict:
-    """Search body: the chunks already indexed for these documents (id, doc id, hash)."""
-    body: dict[str, Any] = {
-        "query": {"terms": {DOC_ID_FIELD: doc_ids}},
-        "_source": [DOC_ID_FIELD, CONTENT_HASH_FIELD, SOURCE_FIELD],
-        "size": LOOKUP_PAGE,
-        "sort": [{ID_FIELD: "asc"}],
-        "track_total_hits": False,
-    }
-    if search_after is not None:
-        body["search_after"] = search_after
-    return body
-
-
-def vector_problems(vectors: list[Any], spec: VectorSpec) -> list[str | None]:
-    """`vector_problem` for a whole batch: one numpy pass for the common all-good case, the
-    per-vector check (with its precise message) only for rows that look wrong."""
-    try:
-        matrix = np.asarray(vectors, dtype=np.float64)
-    except (ValueError, TypeError):
-        return [vector_problem(v, spec) for v in vectors]
-    if matrix.ndim != 2 or matrix.shape[1] != spec.dims or spec.element_type != "float":
-        return [vector_problem(v, spec) for v in vectors]
-    finite = np.isfinite(matrix).all(axis=1)
-    squared = np.einsum("ij,ij->i", np.where(np.isfinite(matrix), matrix, 0.0), matrix)
-    suspicious = ~finite | (squared == 0.0)
-    if spec.similarity == "dot_product":
-        suspicious |= np.abs(squared - 1.0) > 1e-3
-    return [vector_problem(vectors[i], spec) if bad else None for i, bad in enumerate(suspicious)]
-
-
-#: What a successful bulk item adds to (an update only relabels a chunk's input).
-BULK_COUNTER = {"index": "indexed", "delete": "deleted", "update": "relabelled"}
-
-
-class Indexed(NamedTuple):
-    """A chunk already in the index, as the ingest lookup sees it."""
-
-    content_hash: str
-    physical: str  # the physical index holding it
-    source: str | None = None  # the input it was read from
-
-
-@dataclass
-class Plan:
-    """What to do for one document: chunks to embed and index, stale chunk ids to delete, and
-    unchanged chunks whose recorded input is not the one they were read from now."""
-
-    doc: Document
-    chunks: list[Chunk]
-    to_send: list[Chunk]
-    stale: list[tuple[str, str]]  # (physical index, chunk id)
-    relabel: list[tuple[str, str]] = field(default_factory=list)  # (physical index, chunk id)
-
-
-def plan_document(
-    doc: Document,
-    chunks: list[Chunk],
-    existing: Mapping[str, Indexed | tuple[str, str]],
-    *,
-    skip_unchanged: bool = True,
-) -> Plan:
-    """Compare fresh chunks with those indexed (chunk id -> `Indexed`): changed ones are sent,
-    vanished ones are stale, and unchanged ones that record another input are relabelled (a
-    moved folder, or an index from before chunks recorded one) without being embedded again."""
-    indexed = {cid: Indexed(*found) for cid, found in existing.items()}
-    new_ids = {c.id for c in chunks}
-    plan = Plan(doc, chunks, to_send=[], stale=[])
-    for chunk in chunks:
-        found = indexed.get(chunk.id)
-        if skip_unchanged and found is not None and found.content_hash == chunk.content_hash:
-            if doc.origin is not None and found.source != doc.origin:
-                plan.relabel.append((found.physical, chunk.id))
-        else:
-            plan.to_send.append(chunk)
-    plan.stale = sorted((c.physical, cid) for cid, c in indexed.items() if cid not in new_ids)
-    return plan
-
-
 # -- the index target ---------------------------------------------------------------------------
 
 
@@ -272,39 +169,6 @@ class Target:
     index: str  # the physical index behind the write alias
     vector: VectorSpec
     metadata_types: Mapping[str, str] = field(default_factory=dict)  # metadata key -> ES type
-
-
-NUMERIC_TYPES = frozenset(
-    {"long", "integer", "short", "byte", "double", "float", "half_float", "scaled_float"}
-)
-SCALAR_TYPES = NUMERIC_TYPES | {"keyword", "text", "date", "boolean", "ip", "wildcard"}
-
-
-def metadata_types_of(mapping: Mapping[str, Any]) -> dict[str, str]:
-    """`metadata.<key>` -> ES type for the keys the index mapping already types."""
-    properties = mapping.get("properties", {}).get(METADATA_FIELD, {}).get("properties", {})
-    return {key: str(spec.get("type", "object")) for key, spec in properties.items()}
-
-
-def type_clash(es_type: str, value: Any) -> str | None:
-    """Why Elasticsearch would refuse `value` for a field of `es_type`, or None."""
-    values = value if isinstance(value, list) else [value]
-    for item in values:
-        if es_type in SCALAR_TYPES and isinstance(item, Mapping):
-            return f"an object where the index maps {es_type}"
-        if es_type == "object" and item is not None and not isinstance(item, Mapping):
-            return f"{type(item).__name__} {item!r} where the index maps an object"
-        if es_type in NUMERIC_TYPES:
-            if isinstance(item, bool):
-                return f"boolean {item!r} where the index maps {es_type}"
-            if isinstance(item, str):
-                try:
-                    float(item)
-                except ValueError:
-                    return f"{item!r} where the index maps {es_type}"
-        if es_type == "boolean" and not isinstance(item, bool) and item not in ("true", "false"):
-            return f"{item!r} where the index maps boolean"
-    return None
 
 
 def prepare_target(
@@ -454,16 +318,6 @@ def iter_documents(
         yield from from_paths()
 
 
-@dataclass
-class Piece:
-    """Some chunks of one document: a large document is embedded and indexed piece by piece."""
-
-    doc: Document
-    chunks: list[Chunk]
-    first: bool = True
-    last: bool = True
-
-
 # -- the run ------------------------------------------------------------------------------------
 
 
@@ -509,9 +363,7 @@ class _Run:
         self.failed_docs: set[str] = set()  # kept by --sync: their source may still be there
         self.unnamed_failures = 0  # failures naming no document: --sync cannot tell what to keep
         self.scope = SyncScope()  # the inputs --sync answers for
-        # a document cut into several pieces: what was indexed before, what this run produced
-        self._open_existing: dict[str, dict[str, Indexed]] = {}
-        self._open_produced: dict[str, set[str]] = {}
+        self.planner = Planner(skip_unchanged=options.skip_unchanged)
 
     def warn(self, message: str) -> None:
         log.warning("%s", message)
@@ -620,41 +472,23 @@ class _Run:
                     "such chunks (fix the value or the index definition)"
                 )
 
-    def _existing_for(self, pieces: list[Piece]) -> dict[str, dict[str, Indexed]]:
+    def _existing_for(self, pieces: list[Piece]) -> dict[str, Mapping[str, Indexed]]:
         """Indexed chunks of the batch's documents; looked up once per document, at its first
         piece, and kept while the document's later pieces come."""
         if not self.lookup_existing:
             return {}
         wanted = list({p.doc.id for p in pieces if p.first})
         found = existing_chunks(self.client, self.target.write_alias, wanted) if wanted else {}
-        result: dict[str, dict[str, Indexed]] = {}
+        result: dict[str, Mapping[str, Indexed]] = {}
         for piece in pieces:
             doc_id = piece.doc.id
-            existing = found.get(doc_id, {}) if piece.first else self._open_existing[doc_id]
-            if piece.first and not piece.last:
-                self._open_existing[doc_id] = existing
-            result[doc_id] = existing
+            result[doc_id] = self.planner.existing_for(piece, found.get(doc_id, {}))
         return result
 
     def plan(self, piece: Piece, existing: Mapping[str, Indexed]) -> Plan:
-        """`plan_document` for one piece; stale chunks of a document cut into pieces are known
-        only at its last piece, once every chunk id it has now was produced."""
         for chunk in piece.chunks:
             self.languages.add(chunk.text)
-        plan = plan_document(
-            piece.doc, piece.chunks, existing, skip_unchanged=self.options.skip_unchanged
-        )
-        if piece.first and piece.last:
-            return plan
-        produced = self._open_produced.setdefault(piece.doc.id, set())
-        produced.update(c.id for c in piece.chunks)
-        if not piece.last:
-            plan.stale = []
-            return plan
-        plan.stale = [(index, cid) for index, cid in plan.stale if cid not in produced]
-        self._open_existing.pop(piece.doc.id, None)
-        self._open_produced.pop(piece.doc.id, None)
-        return plan
+        return self.planner.plan(piece, existing)
 
     def process(self, batch: list[Piece]) -> None:
         existing = self._existing_for(batch)
@@ -672,31 +506,7 @@ class _Run:
         vectors = self.embed([p for p in plans if not (p.to_send and p.to_send[0].vector)])
         vectors.update(self.precomputed(given))
         indexed_at = datetime.now(UTC).isoformat()
-        actions: list[dict[str, Any]] = []
-        for plan in plans:
-            doc_vectors = vectors.get(plan.doc.id)
-            if doc_vectors is None:
-                continue  # embedding failed; already reported; stale chunks stay until re-run
-            for chunk, vector in zip(plan.to_send, doc_vectors, strict=True):
-                actions.append(
-                    {
-                        "_op_type": "index",
-                        "_index": self.target.write_alias,
-                        "_id": chunk.id,
-                        "_source": chunk_source(chunk, vector, indexed_at, plan.doc.origin),
-                    }
-                )
-            for index, cid in plan.stale:
-                actions.append({"_op_type": "delete", "_index": index, "_id": cid})
-            for index, cid in plan.relabel:
-                actions.append(
-                    {
-                        "_op_type": "update",
-                        "_index": index,
-                        "_id": cid,
-                        "doc": {SOURCE_FIELD: plan.doc.origin},
-                    }
-                )
+        actions = bulk_actions(plans, vectors, self.target.write_alias, indexed_at)
         if actions:
             self._put(actions)
 

@@ -28,7 +28,7 @@ from essearch.index.definitions import vector_problem
 from essearch.index.schema import CONTENT_HASH_FIELD, DOC_ID_FIELD, INDEXED_AT_FIELD, VECTOR_FIELD
 from essearch.ingest.chunker import Chunk, Chunker
 from essearch.ingest.failures import Failure
-from essearch.ingest.pipeline import chunk_source
+from essearch.ingest.planning import chunk_source
 from essearch.ops.copier import IDS_PER_QUERY, Copier
 from essearch.ops.reader import document_signatures, iter_documents, iter_hits
 from essearch.ops.rebuild import RebuildError, RebuiltDocument, rebuild_document, rechunk
