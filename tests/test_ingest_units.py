@@ -375,3 +375,23 @@ def test_progress_bar_names_its_job() -> None:
         out = buf.getvalue()
         assert out.lstrip("⠋ ").startswith(label) or f" {label} " in out
         assert "failed 1" in out and "1/3" in out
+
+
+def test_a_byte_order_mark_is_not_part_of_the_first_record(tmp_path: Path) -> None:
+    """Excel's "CSV UTF-8" and Notepad start a file with a BOM: the first header is still `id`,
+    the first JSON line still parses, and a bad line's column counts from its first character."""
+    csv_file = tmp_path / "excel.csv"
+    csv_file.write_bytes("\ufeffid,text,lang\nr1,退款需要七天,zh\n".encode())
+    jsonl = tmp_path / "notepad.jsonl"
+    jsonl.write_bytes('\ufeff{"id": "j0", "text": }\n{"id": "j1", "text": "refunds"}\n'.encode())
+    markdown = tmp_path / "note.md"
+    markdown.write_bytes("\ufeff---\nlang: en\n---\n# Refunds\n\nSeven days.".encode())
+    items = list(load([csv_file, jsonl, markdown]))
+    docs = {d.id: d for d in items if isinstance(d, Document)}
+    assert docs["r1"].metadata == {"lang": "zh"} and docs["r1"].text == "退款需要七天"
+    assert docs["j1"].text == "refunds"
+    assert docs["note.md"].title == "Refunds" and docs["note.md"].metadata["lang"] == "en"
+    [bad] = [f for f in items if isinstance(f, Failure)]
+    assert bad.source.endswith("notepad.jsonl:1") and bad.reason.endswith("at column 22")
+    stdin = list(load(["-"], fmt="csv", stdin=io.StringIO("\ufeffid,text\ns1,x\n")))
+    assert [d.id for d in stdin if isinstance(d, Document)] == ["s1"]

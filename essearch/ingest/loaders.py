@@ -32,7 +32,13 @@ from essearch.ingest.converters import (
 )
 from essearch.ingest.failures import Failure
 from essearch.ingest.ids import doc_id_from_content
-from essearch.ingest.records import RawRecord, iter_csv_rows, iter_jsonl_lines, read_records
+from essearch.ingest.records import (
+    BOM,
+    RawRecord,
+    iter_csv_rows,
+    iter_jsonl_lines,
+    read_records,
+)
 
 Format = Literal[
     "jsonl", "csv", "parquet", "text", "markdown", "html", "pdf", "docx", "pptx", "xlsx"
@@ -300,7 +306,7 @@ def convert_file(path: Path, doc_id: str, fmt: Format) -> Document | Failure:
         if fmt in BINARY_CONVERTERS:
             converted = BINARY_CONVERTERS[fmt](path)
         else:
-            converted = TEXT_CONVERTERS[fmt](path.read_text(encoding="utf-8"))
+            converted = TEXT_CONVERTERS[fmt](path.read_text(encoding="utf-8-sig"))
     except ConversionError as exc:
         return Failure("load", str(exc), id=doc_id, doc_id=doc_id, source=doc_id)
     except UnicodeDecodeError as exc:
@@ -405,7 +411,7 @@ def load(
                 yield from read_jsonl(stream, "<stdin>", fields, STDIN_ORIGIN)
             elif kind in TEXT_CONVERTERS:
                 try:
-                    converted = TEXT_CONVERTERS[kind](stream.read())
+                    converted = TEXT_CONVERTERS[kind](stream.read().removeprefix(BOM))
                 except ConversionError as exc:
                     yield Failure("load", str(exc), source="<stdin>")
                     continue

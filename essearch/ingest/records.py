@@ -41,9 +41,24 @@ def record_format(path: Path) -> RecordFormat | None:
     return RECORD_EXTENSIONS.get(path.suffix.lower())
 
 
+BOM = "\ufeff"
+
+
+def without_bom(stream: Iterable[str]) -> Iterator[str]:
+    """The lines of `stream`, the first without the byte-order mark that Windows tools (Excel's
+    "CSV UTF-8", Notepad) put at the start of a file: left in, it would be part of the first
+    key or header and shift every column of line 1."""
+    lines = iter(stream)
+    first = next(lines, None)
+    if first is None:
+        return
+    yield first.removeprefix(BOM)
+    yield from lines
+
+
 def iter_jsonl_lines(stream: Iterable[str]) -> Iterator[RawRecord]:
     """One JSON object per line; blank lines are skipped."""
-    for lineno, line in enumerate(stream, start=1):
+    for lineno, line in enumerate(without_bom(stream), start=1):
         if not line.strip():
             continue
         try:
@@ -59,7 +74,7 @@ def iter_jsonl_lines(stream: Iterable[str]) -> Iterator[RawRecord]:
 
 def iter_csv_rows(stream: Iterable[str], *, delimiter: str = ",") -> Iterator[RawRecord]:
     """A header row, then one record per row (every value a string; empty cells left out)."""
-    reader = csv.DictReader(stream, delimiter=delimiter)
+    reader = csv.DictReader(without_bom(stream), delimiter=delimiter)
     try:
         for row in reader:
             if None in row:  # more cells than header columns
