@@ -5,9 +5,9 @@ The public surface, importable from the top level; heavy parts load on first use
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
+from essearch._lazy import lazy_getattr
 from essearch.errors import (
     CapabilityError,
     ClusterConnectionError,
@@ -52,11 +52,7 @@ if TYPE_CHECKING:
     from essearch.settings import Settings, load_settings
 
 
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'essearch' has no attribute {name!r}")
-    return getattr(importlib.import_module(module), name)
+__getattr__ = lazy_getattr(__name__, _LAZY)
 
 
 __all__ = [
