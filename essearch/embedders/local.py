@@ -348,18 +348,7 @@ class LocalEmbedder(Embedder):
         cls, settings: EmbedderSettings, **_: Any
     ) -> Embedder:
         """ONNX when it can run the model; otherwise the torch backend when it is installed."""
-        query_prompt, document_prompt = resolve_prompts(
-            settings.model or DEFAULT_LOCAL_MODEL, settings.query_prompt, settings.document_prompt
-        )
-        kwargs: dict[str, Any] = {
-            "device": settings.device,
-            "normalize": settings.normalize,
-            "query_prompt": query_prompt,
-            "document_prompt": document_prompt,
-            "batch_size": settings.batch_size,
-            "dims": settings.dimensions,
-            "threads": settings.threads,
-        }
+        kwargs = local_model_options(settings)
         source = source_for(settings.model)
         if settings.device not in (None, "cpu"):
             why_not: str | None = f"device {settings.device!r} is not the CPU"
@@ -385,6 +374,23 @@ class LocalEmbedder(Embedder):
             "backend cannot run it; install the torch backend (pip install 'essearch[torch]') "
             "and set ESSEARCH_EMBEDDER_PROVIDER=sentence-transformers"
         )
+
+
+def local_model_options(settings: EmbedderSettings) -> dict[str, Any]:
+    """The constructor options of a local model (ONNX or torch) from settings, prompts resolved
+    from the model's preset: both runtimes take the same ones."""
+    query_prompt, document_prompt = resolve_prompts(
+        settings.model or DEFAULT_LOCAL_MODEL, settings.query_prompt, settings.document_prompt
+    )
+    return {
+        "device": settings.device,
+        "normalize": settings.normalize,
+        "query_prompt": query_prompt,
+        "document_prompt": document_prompt,
+        "batch_size": settings.batch_size,
+        "dims": settings.dimensions,
+        "threads": settings.threads,
+    }
 
 
 def _is_default(name: str | None) -> bool:

@@ -16,8 +16,11 @@ from pathlib import Path
 from typing import Any
 
 from essearch.embedders.base import Embedder
-from essearch.embedders.local import DEFAULT_LOCAL_MODEL, resolve_local_model
-from essearch.embedders.prompts import resolve_prompts
+from essearch.embedders.local import (
+    DEFAULT_LOCAL_MODEL,
+    local_model_options,
+    resolve_local_model,
+)
 from essearch.errors import EmbeddingError
 from essearch.settings import EmbedderSettings
 
@@ -153,16 +156,4 @@ class SentenceTransformerEmbedder(Embedder):
 
     @classmethod
     def from_settings(cls, settings: EmbedderSettings, **_: Any) -> SentenceTransformerEmbedder:
-        query_prompt, document_prompt = resolve_prompts(
-            settings.model or DEFAULT_LOCAL_MODEL, settings.query_prompt, settings.document_prompt
-        )
-        return cls(
-            settings.model,
-            device=settings.device,
-            normalize=settings.normalize,
-            query_prompt=query_prompt,
-            document_prompt=document_prompt,
-            batch_size=settings.batch_size,
-            dims=settings.dimensions,
-            threads=settings.threads,
-        )
+        return cls(settings.model, **local_model_options(settings))
