@@ -6,6 +6,7 @@ import io
 import json
 from datetime import datetime
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 from tokenizers import Tokenizer
@@ -395,3 +396,28 @@ def test_a_byte_order_mark_is_not_part_of_the_first_record(tmp_path: Path) -> No
     assert bad.source.endswith("notepad.jsonl:1") and bad.reason.endswith("at column 22")
     stdin = list(load(["-"], fmt="csv", stdin=io.StringIO("\ufeffid,text\ns1,x\n")))
     assert [d.id for d in stdin if isinstance(d, Document)] == ["s1"]
+
+
+def test_an_index_that_cannot_gain_the_source_field_is_reported_not_fatal(caplog) -> None:
+    """A user who may write but not change the mapping: ingest goes on without recording
+    inputs (and --sync is refused elsewhere), with one warning naming the index and field."""
+    from elastic_transport import ApiResponseMeta, HttpHeaders, NodeConfig
+    from elasticsearch import AuthorizationException
+
+    from essearch.ingest.pipeline import add_missing_fields
+
+    meta = ApiResponseMeta(403, "1.1", HttpHeaders(), 0.0, NodeConfig("http", "localhost", 9200))
+
+    calls: list[dict] = []
+
+    def refuse(**kwargs: object) -> None:
+        calls.append(kwargs)
+        reason = "action [indices:admin/mapping/put] is unauthorized"
+        raise AuthorizationException(reason, meta, {"error": {"reason": reason}})
+
+    refusing = SimpleNamespace(indices=SimpleNamespace(put_mapping=refuse))
+    assert add_missing_fields(refusing, "kb-v1", {"properties": {"source": {}}}) is True
+    assert calls == []  # the field is there: nothing to add
+    assert add_missing_fields(refusing, "kb-v1", {"properties": {}}) is False
+    assert calls == [{"index": "kb-v1", "properties": {"source": {"type": "keyword"}}}]
+    assert "kb-v1" in caplog.text and "source" in caplog.text

@@ -24,17 +24,24 @@ pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 ADMIN = FileUser("es_admin", "admin-Pa55word", ("superuser",))
 READER = FileUser("reader", "reader-Pa55word", ("essearch_reader",))
+WRITER = FileUser("writer", "writer-Pa55word", ("essearch_writer",))
 ROLES = """essearch_reader:
   indices:
     - names: ["sec-read*"]
       privileges: ["read", "view_index_metadata"]
+essearch_writer:
+  indices:
+    - names: ["sec-write*"]
+      privileges: ["read", "write", "view_index_metadata", "maintenance"]
 """
 SAMPLE = Path(__file__).parent.parent / "essearch" / "data" / "sample_corpus.jsonl"
 
 
 @pytest.fixture(scope="module")
 def secured_node():
-    node = LocalNode(heap_mb=384, security=NodeSecurity(users=(ADMIN, READER), roles_yml=ROLES))
+    node = LocalNode(
+        heap_mb=384, security=NodeSecurity(users=(ADMIN, READER, WRITER), roles_yml=ROLES)
+    )
     try:
         node.start()
     except BaseException:
@@ -159,3 +166,47 @@ def test_read_only_user_searches_but_may_not_write(secured_node, read_index):
         line = one_line(run(env, *command))
         assert "user 'reader'" in line and "privilege" in line and "write" in line, line
         assert READER.password not in line
+
+
+def test_a_writer_fills_an_index_an_operator_made_and_gives_it_the_source_field(
+    secured_node, tmp_path
+):
+    """An operator made the index (before chunks recorded their input, so without `source`); a
+    writer with `write` but no `create_index`, `manage` or `monitor` ingests into it, the field
+    is added in place (write covers a mapping update), and `--sync` works for that writer."""
+    from essearch.embedders.local import LocalEmbedder
+    from essearch.es import make_client
+    from essearch.index import IndexManager
+    from essearch.settings import Settings
+
+    name = f"sec-write-{uuid.uuid4().hex[:8]}"
+    settings = Settings(
+        es={"url": secured_node.url, "ca_certs": str(secured_node.ca_certs),
+            "username": ADMIN.name, "password": ADMIN.password},
+        index={"name": name, "replicas": 0},
+    )  # fmt: skip
+    client = make_client(settings)
+    try:
+        body = IndexManager(client, settings, LocalEmbedder().info).render_body(1)
+        body["mappings"]["properties"].pop("source")  # the layout before the field existed
+        client.indices.create(
+            index=f"{name}-v1",
+            settings=body["settings"],
+            mappings=body["mappings"],
+            aliases={name: {}, f"{name}-write": {"is_write_index": True}},
+        )
+        writer = base_env(secured_node, WRITER, ESSEARCH_INDEX_NAME=name)
+        dead = str(tmp_path / "dead.jsonl")
+        done = run(writer, "ingest", str(SAMPLE), "-q", "--dead-letter", dead)
+        assert done.exit_code == 0, done.output
+        mapping = client.indices.get_mapping(index=name).body[f"{name}-v1"]["mappings"]
+        assert mapping["properties"]["source"] == {"type": "keyword"}
+        client.indices.refresh(index=name)
+        hit = client.search(index=name, size=1)["hits"]["hits"][0]["_source"]
+        assert hit["source"] == SAMPLE.resolve().as_posix()
+        synced = run(writer, "ingest", str(SAMPLE), "-q", "--sync", "--json", "--dead-letter", dead)
+        assert synced.exit_code == 0, synced.output
+        assert json.loads(synced.stdout)["sync_deleted"] == []
+    finally:
+        client.indices.delete(index=f"{name}-v1", ignore_unavailable=True)
+        client.close()

@@ -137,23 +137,28 @@ def cluster_health(client: Elasticsearch) -> dict[str, Any] | None:
         return None
 
 
-WRITE_PRIVILEGES = ("create_index", "write", "view_index_metadata")
+WRITE_PRIVILEGES = ("write", "view_index_metadata")
+#: Needed on top of `WRITE_PRIVILEGES` only while the index does not exist yet.
+CREATE_PRIVILEGE = "create_index"
 
 
 def check_write_privileges(settings: Settings, *, timeout: float = 5.0) -> None:
-    """Before init/ingest write anything: may these credentials create and write the index?
+    """Before init/ingest write anything: may these credentials write the index (and create it,
+    when it does not exist yet: an index an operator made needs no `create_index` of the writer)?
     (`_has_privileges` needs no privilege itself; a cluster without security skips the check.)"""
     es = settings.es
     name = settings.index.name
     client = make_client(es)
     try:
-        answer = (
-            _quick(client, timeout, es)
-            .security.has_privileges(
-                index=[{"names": [name, f"{name}-*"], "privileges": list(WRITE_PRIVILEGES)}]
-            )
-            .body
-        )
+        quick = _quick(client, timeout, es)
+        try:
+            exists = bool(quick.indices.exists_alias(name=name))
+        except ApiError:  # may not even look: ask for everything, and say so below
+            exists = False
+        wanted = [*WRITE_PRIVILEGES] if exists else [CREATE_PRIVILEGE, *WRITE_PRIVILEGES]
+        answer = quick.security.has_privileges(
+            index=[{"names": [name, f"{name}-*"], "privileges": wanted}]
+        ).body
     except ApiError:
         return  # security off: nothing to check
     except (TransportError, ValueError) as exc:
@@ -171,8 +176,8 @@ def check_write_privileges(settings: Settings, *, timeout: float = 5.0) -> None:
     if missing:
         raise ClusterConnectionError(
             f"Elasticsearch at {describe_target(es)}: {_auth_kind(es)} lacks the index "
-            f"privilege(s) {', '.join(missing)} on {name!r} (needed to create and write it); "
-            "search needs only read"
+            f"privilege(s) {', '.join(missing)} on {name!r} (needed to "
+            f"{'write' if exists else 'create and write'} it); search needs only read"
         )
 
 

@@ -21,17 +21,28 @@ import logging
 import queue
 import threading
 import time
+import warnings
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from elasticsearch import Elasticsearch
+from elasticsearch import (
+    AuthorizationException,
+    BadRequestError,
+    Elasticsearch,
+    ElasticsearchWarning,
+)
 from elasticsearch.helpers import streaming_bulk
 
 from essearch.embedders.base import Embedder
-from essearch.errors import ConfigurationError, EmbeddingError, ModelMismatchError
+from essearch.errors import (
+    ConfigurationError,
+    EmbeddingError,
+    ModelMismatchError,
+    es_error_reason,
+)
 from essearch.index.chunking import ChunkerConfig, chunking_for, same_chunking
 from essearch.index.definitions import VectorSpec
 from essearch.index.manager import IndexManager
@@ -169,6 +180,9 @@ class Target:
     index: str  # the physical index behind the write alias
     vector: VectorSpec
     metadata_types: Mapping[str, str] = field(default_factory=dict)  # metadata key -> ES type
+    # False: the index has no `source` field and this user may not add it, so chunks record no
+    # input and `--sync` is refused rather than left without a scope.
+    records_source: bool = True
 
 
 def prepare_target(
@@ -204,23 +218,44 @@ def prepare_target(
             f"index {index!r} stores {spec.dims}-dimension vectors but the embedder "
             f"{info.provider}/{info.model} makes {info.dims}-dimension ones"
         )
-    add_missing_fields(client, index, mapping)
-    return Target(write_alias, index, spec, metadata_types_of(mapping))
+    records_source = add_missing_fields(client, index, mapping)
+    return Target(write_alias, index, spec, metadata_types_of(mapping), records_source)
 
 
-def add_missing_fields(client: Elasticsearch, index: str, mapping: Mapping[str, Any]) -> None:
+def add_missing_fields(client: Elasticsearch, index: str, mapping: Mapping[str, Any]) -> bool:
     """Give an index made before the layout gained a field (`schema.ADDED_FIELDS`) that field,
-    in place: Elasticsearch adds a field to a live mapping without a new version."""
+    in place: Elasticsearch adds a field to a live mapping without a new version. False when it
+    is missing and cannot be added (a user with write but not `manage` privileges)."""
     properties = mapping.get("properties", {})
     missing = {name: spec for name, spec in ADDED_FIELDS.items() if name not in properties}
-    if missing:
-        client.indices.put_mapping(index=index, properties=missing)
+    if not missing:
+        return True
+    try:
+        with warnings.catch_warnings(record=True) as said:  # a deprecation of the privilege used
+            warnings.simplefilter("always", ElasticsearchWarning)
+            client.indices.put_mapping(index=index, properties=missing)
+        for warning in said:
+            log.info("adding %s to %s: %s", ", ".join(missing), index, warning.message)
+    except (AuthorizationException, BadRequestError) as exc:
+        log.warning(
+            "index %s has no %s field and it cannot be added (%s); chunks will not record their "
+            "input, and --sync needs it",
+            index,
+            ", ".join(missing),
+            es_error_reason(exc),
+        )
+        return False
+    return True
 
 
 def index_was_empty(client: Elasticsearch, index: str) -> bool:
-    """True when `index` holds no documents (refresh + stats: neither counts as a search)."""
+    """True when `index` holds no documents (refresh + stats: neither counts as a search; a
+    writer without the `monitor` privilege that stats needs gets a count instead)."""
     client.indices.refresh(index=index)
-    stats = client.indices.stats(index=index, metric="docs").body
+    try:
+        stats = client.indices.stats(index=index, metric="docs").body
+    except AuthorizationException:
+        return int(client.count(index=index)["count"]) == 0
     return int(stats["_all"]["primaries"].get("docs", {}).get("count", 0)) == 0
 
 
@@ -506,7 +541,13 @@ class _Run:
         vectors = self.embed([p for p in plans if not (p.to_send and p.to_send[0].vector)])
         vectors.update(self.precomputed(given))
         indexed_at = datetime.now(UTC).isoformat()
-        actions = bulk_actions(plans, vectors, self.target.write_alias, indexed_at)
+        actions = bulk_actions(
+            plans,
+            vectors,
+            self.target.write_alias,
+            indexed_at,
+            record_source=self.target.records_source,
+        )
         if actions:
             self._put(actions)
 
@@ -720,6 +761,12 @@ def _ingest(
             raise ConfigurationError(f"input {missing[0]!r} does not exist")
     started = time.monotonic()
     target = prepare_target(client, settings, embedder, init_index=options.init_index)
+    if options.sync and not target.records_source:
+        raise ConfigurationError(
+            f"--sync needs each chunk to record its input (field {SOURCE_FIELD!r}), and index "
+            f"{target.index!r} has no such field that this user may add; run one ingest as a "
+            "user with the `manage` privilege on it, or drop --sync"
+        )
     index_empty = index_was_empty(client, target.index)
     chunker = Chunker(
         resolve_chunking(client, settings, embedder, target.index, options.chunker, index_empty)

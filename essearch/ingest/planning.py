@@ -192,27 +192,31 @@ def bulk_actions(
     vectors: Mapping[str, list[list[float]]],
     write_alias: str,
     indexed_at: str,
+    *,
+    record_source: bool = True,
 ) -> list[dict[str, Any]]:
     """The bulk actions of a batch: index the chunks to send (with their vectors), delete the
     stale ones, relabel the moved ones. A document without vectors (its embedding failed, and
-    was reported) is left out whole; its stale chunks stay until a later run."""
+    was reported) is left out whole; its stale chunks stay until a later run. Without
+    `record_source` (the index cannot hold it) no chunk records its input."""
     actions: list[dict[str, Any]] = []
     for plan in plans:
         doc_vectors = vectors.get(plan.doc.id)
         if doc_vectors is None:
             continue
+        origin = plan.doc.origin if record_source else None
         for chunk, vector in zip(plan.to_send, doc_vectors, strict=True):
             actions.append(
                 {
                     "_op_type": "index",
                     "_index": write_alias,
                     "_id": chunk.id,
-                    "_source": chunk_source(chunk, vector, indexed_at, plan.doc.origin),
+                    "_source": chunk_source(chunk, vector, indexed_at, origin),
                 }
             )
         for index, cid in plan.stale:
             actions.append({"_op_type": "delete", "_index": index, "_id": cid})
-        for index, cid in plan.relabel:
+        for index, cid in plan.relabel if record_source else []:
             actions.append(
                 {
                     "_op_type": "update",
