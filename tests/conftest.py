@@ -42,6 +42,16 @@ _node_of_test: dict[str, str] = {}
 _cluster_lines: dict[str, str] = {}
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _session_cache_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """Caches (ONNX exports of the model directories tests make, 90 MB each) go to a directory
+    of this session's, not the developer's ~/.cache, which would grow with every run."""
+    patch = pytest.MonkeyPatch()
+    patch.setenv("XDG_CACHE_HOME", str(tmp_path_factory.mktemp("xdg-cache")))
+    yield
+    patch.undo()
+
+
 def server_params() -> list[str]:
     """`env` for ESSEARCH_ES_URL; else ESSEARCH_TEST_ES_VERSIONS (comma list); else all."""
     if os.environ.get("ESSEARCH_ES_URL"):
