@@ -22,15 +22,14 @@ import asyncio
 import json
 import logging
 import os
-import threading
 from typing import Any
 from urllib.parse import urlparse
 
 from pydantic import SecretStr
 
-from essearch.embedders.base import Embedder, EmbedderInfo
-from essearch.embedders.prompts import resolve_prompts
-from essearch.embedders.retry import RetryGate, TransientError, call_with_retries, parse_retry_after
+from essearch.embedders.base import EmbedderInfo
+from essearch.embedders.remote import RemoteEmbedder
+from essearch.embedders.retry import TransientError, parse_retry_after
 from essearch.errors import ConfigurationError, EmbeddingError
 from essearch.settings import EmbedderSettings
 
@@ -48,7 +47,7 @@ class BatchTooLarge(Exception):
     """HTTP 413: the server takes fewer inputs (or bytes) per request."""
 
 
-class HuggingFaceEmbedder(Embedder):
+class HuggingFaceEmbedder(RemoteEmbedder):
     """Feature extraction on the Hugging Face Inference API / an Endpoint, or a TEI server."""
 
     provider = "huggingface"
@@ -84,6 +83,10 @@ class HuggingFaceEmbedder(Embedder):
             query_prompt=query_prompt,
             document_prompt=document_prompt,
             batch_size=batch_size,
+            concurrency=concurrency,
+            timeout=timeout,
+            max_retries=max_retries,
+            retry_base_delay=retry_base_delay,
         )
         self.base_url = base_url.rstrip("/") if base_url else None
         self._token = token.get_secret_value() if isinstance(token, SecretStr) else token
@@ -91,34 +94,18 @@ class HuggingFaceEmbedder(Embedder):
         self.truncate = truncate
         self.query_prompt_name = query_prompt_name
         self.document_prompt_name = document_prompt_name
-        self.concurrency = concurrency
-        self.timeout = timeout
-        self.max_retries = max_retries
-        self.retry_base_delay = retry_base_delay
         self._max_batch = batch_size  # lowered when the server answers 413
-        self._gate = RetryGate()
-        self._client: Any = None
-        self._client_lock = threading.Lock()
 
     @classmethod
     def from_settings(cls, settings: EmbedderSettings, **_: Any) -> HuggingFaceEmbedder:
-        query_prompt, document_prompt = resolve_prompts(
-            settings.model, settings.query_prompt, settings.document_prompt
-        )
         return cls(
             settings.model or "",
             base_url=settings.base_url,
             token=settings.api_key,
             dimensions=settings.dimensions,
-            normalize=settings.normalize,
-            query_prompt=query_prompt,
-            document_prompt=document_prompt,
             query_prompt_name=settings.query_prompt_name,
             document_prompt_name=settings.document_prompt_name,
-            batch_size=settings.batch_size,
-            concurrency=settings.concurrency,
-            timeout=settings.timeout,
-            max_retries=settings.max_retries,
+            **cls.remote_options(settings, settings.model),
         )
 
     # -- where and what ----------------------------------------------------------------------
@@ -156,15 +143,15 @@ class HuggingFaceEmbedder(Embedder):
 
     @property
     def client(self) -> Any:
-        with self._client_lock:
-            if self._client is None:
-                import httpx
+        def make() -> Any:
+            import httpx
 
-                headers = {"Content-Type": "application/json"}
-                if self._token:
-                    headers["Authorization"] = f"Bearer {self._token}"
-                self._client = httpx.Client(timeout=self.timeout, headers=headers)
-            return self._client
+            headers = {"Content-Type": "application/json"}
+            if self._token:
+                headers["Authorization"] = f"Bearer {self._token}"
+            return httpx.Client(timeout=self.timeout, headers=headers)
+
+        return self._shared_client(make)
 
     # -- calls -------------------------------------------------------------------------------
     def _body(self, texts: list[str], prompt_name: str | None) -> dict[str, Any]:
@@ -198,13 +185,7 @@ class HuggingFaceEmbedder(Embedder):
                 for v in self._embed_split(texts[i : i + size], prompt_name)
             ]
         try:
-            return call_with_retries(
-                lambda: self._post(texts, prompt_name),
-                max_retries=self.max_retries,
-                what=self._what(),
-                base_delay=self.retry_base_delay,
-                gate=self._gate,
-            )
+            return self._with_retries(lambda: self._post(texts, prompt_name))
         except BatchTooLarge as exc:
             if len(texts) == 1:
                 raise EmbeddingError(

@@ -4,16 +4,11 @@ from __future__ import annotations
 
 import contextvars
 import logging
-import threading
 from typing import Any
 
-from essearch.embedders.base import Embedder
-from essearch.embedders.prompts import resolve_prompts
+from essearch.embedders.remote import RemoteEmbedder
 from essearch.embedders.retry import (
-    RetryGate,
     TransientError,
-    acall_with_retries,
-    call_with_retries,
     parse_retry_after,
 )
 from essearch.errors import EmbeddingError
@@ -38,7 +33,7 @@ async def _aremember_retry_after(response: Any) -> None:
     _remember_retry_after(response)
 
 
-class OllamaEmbedder(Embedder):
+class OllamaEmbedder(RemoteEmbedder):
     """An Ollama model (`ollama pull <model>` first); `truncate` and `keep_alive` are passed on."""
 
     provider = "ollama"
@@ -67,63 +62,45 @@ class OllamaEmbedder(Embedder):
             query_prompt=query_prompt,
             document_prompt=document_prompt,
             batch_size=batch_size,
+            concurrency=concurrency,
+            timeout=timeout,
+            max_retries=max_retries,
+            retry_base_delay=retry_base_delay,
         )
         self.host = (host or DEFAULT_OLLAMA_HOST).rstrip("/")
         self.truncate = truncate
         self.keep_alive = keep_alive
         self.dimensions = dimensions
-        self.concurrency = concurrency
-        self._gate = RetryGate()  # one Retry-After pauses all of this embedder's calls
-        self._client_lock = threading.Lock()
-        self.timeout = timeout
-        self.max_retries = max_retries
-        self.retry_base_delay = retry_base_delay
-        self._client: Any = None
-        self._async_client: Any = None
 
     @classmethod
     def from_settings(cls, settings: EmbedderSettings, **_: Any) -> OllamaEmbedder:
         model = settings.model or DEFAULT_OLLAMA_MODEL
-        query_prompt, document_prompt = resolve_prompts(
-            model, settings.query_prompt, settings.document_prompt
-        )
         return cls(
             model,
             host=settings.base_url,
             dimensions=settings.dimensions,
-            normalize=settings.normalize,
-            query_prompt=query_prompt,
-            document_prompt=document_prompt,
-            batch_size=settings.batch_size,
-            concurrency=settings.concurrency,
-            timeout=settings.timeout,
-            max_retries=settings.max_retries,
+            **cls.remote_options(settings, model),
         )
 
     @property
     def client(self) -> Any:
-        with self._client_lock:  # one client, even when batches start together
-            if self._client is None:
-                import ollama
+        def make() -> Any:
+            import ollama
 
-                self._client = ollama.Client(
-                    host=self.host,
-                    timeout=self.timeout,
-                    event_hooks={"response": [_remember_retry_after]},
-                )
-            return self._client
+            hooks = {"response": [_remember_retry_after]}
+            return ollama.Client(host=self.host, timeout=self.timeout, event_hooks=hooks)
+
+        return self._shared_client(make)
 
     @property
     def async_client(self) -> Any:
-        if self._async_client is None:
+        def make() -> Any:
             import ollama
 
-            self._async_client = ollama.AsyncClient(
-                host=self.host,
-                timeout=self.timeout,
-                event_hooks={"response": [_aremember_retry_after]},
-            )
-        return self._async_client
+            hooks = {"response": [_aremember_retry_after]}
+            return ollama.AsyncClient(host=self.host, timeout=self.timeout, event_hooks=hooks)
+
+        return self._shared_async_client(make)
 
     def _request_kwargs(self, texts: list[str]) -> dict[str, Any]:
         kwargs: dict[str, Any] = {"model": self.model, "input": texts, "truncate": self.truncate}
@@ -144,13 +121,7 @@ class OllamaEmbedder(Embedder):
                 raise self._translate(exc) from None
             return [list(v) for v in response.embeddings]
 
-        return call_with_retries(
-            once,
-            max_retries=self.max_retries,
-            what=self._what(),
-            base_delay=self.retry_base_delay,
-            gate=self._gate,
-        )
+        return self._with_retries(once)
 
     async def _aembed(self, texts: list[str]) -> list[list[float]]:
         async def once() -> list[list[float]]:
@@ -160,13 +131,7 @@ class OllamaEmbedder(Embedder):
                 raise self._translate(exc) from None
             return [list(v) for v in response.embeddings]
 
-        return await acall_with_retries(
-            once,
-            max_retries=self.max_retries,
-            what=self._what(),
-            base_delay=self.retry_base_delay,
-            gate=self._gate,
-        )
+        return await self._awith_retries(once)
 
     def _translate(self, exc: Exception) -> Exception:
         import httpx

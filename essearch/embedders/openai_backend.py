@@ -9,19 +9,14 @@ from __future__ import annotations
 
 import logging
 import math
-import threading
 from collections.abc import Callable
 from typing import Any
 
 from pydantic import SecretStr
 
-from essearch.embedders.base import Embedder
-from essearch.embedders.prompts import resolve_prompts
+from essearch.embedders.remote import RemoteEmbedder
 from essearch.embedders.retry import (
-    RetryGate,
     TransientError,
-    acall_with_retries,
-    call_with_retries,
     mask_secret,
     parse_retry_after,
 )
@@ -77,7 +72,7 @@ def _secret_value(key: SecretStr | str | None) -> str | None:
     return key.get_secret_value() if isinstance(key, SecretStr) else key
 
 
-class OpenAIEmbedder(Embedder):
+class OpenAIEmbedder(RemoteEmbedder):
     """`POST {base_url}/embeddings` through the official `openai` SDK (sync and async clients)."""
 
     provider = "openai"
@@ -107,41 +102,28 @@ class OpenAIEmbedder(Embedder):
             query_prompt=query_prompt,
             document_prompt=document_prompt,
             batch_size=min(batch_size, MAX_INPUTS_PER_REQUEST),
+            concurrency=concurrency,
+            timeout=timeout,
+            max_retries=max_retries,
+            retry_base_delay=retry_base_delay,
         )
         self._api_key = _secret_value(api_key)
         self.base_url = base_url.rstrip("/") if base_url else None
         self.organization = organization
         self.dimensions = dimensions
-        self.concurrency = concurrency
-        self._gate = RetryGate()  # one Retry-After pauses all of this embedder's calls
-        self._client_lock = threading.Lock()
-        self.timeout = timeout
-        self.max_retries = max_retries
         self.max_input_tokens = max_input_tokens
-        self.retry_base_delay = retry_base_delay
         self._tokens = TokenCounter(self.model)
-        self._client: Any = None
-        self._async_client: Any = None
 
     @classmethod
     def from_settings(cls, settings: EmbedderSettings, **_: Any) -> OpenAIEmbedder:
         model = settings.model or DEFAULT_OPENAI_MODEL
-        query_prompt, document_prompt = resolve_prompts(
-            model, settings.query_prompt, settings.document_prompt
-        )
         return cls(
             model,
             api_key=settings.api_key,
             base_url=settings.base_url,
             organization=settings.organization,
             dimensions=settings.dimensions,
-            normalize=settings.normalize,
-            query_prompt=query_prompt,
-            document_prompt=document_prompt,
-            batch_size=settings.batch_size,
-            concurrency=settings.concurrency,
-            timeout=settings.timeout,
-            max_retries=settings.max_retries,
+            **cls.remote_options(settings, model),
         )
 
     # -- clients -----------------------------------------------------------------------------
@@ -166,20 +148,21 @@ class OpenAIEmbedder(Embedder):
 
     @property
     def client(self) -> Any:
-        with self._client_lock:  # one client, even when batches start together
-            if self._client is None:
-                from openai import OpenAI
+        def make() -> Any:
+            from openai import OpenAI
 
-                self._client = OpenAI(**self._client_kwargs())
-            return self._client
+            return OpenAI(**self._client_kwargs())
+
+        return self._shared_client(make)
 
     @property
     def async_client(self) -> Any:
-        if self._async_client is None:
+        def make() -> Any:
             from openai import AsyncOpenAI
 
-            self._async_client = AsyncOpenAI(**self._client_kwargs())
-        return self._async_client
+            return AsyncOpenAI(**self._client_kwargs())
+
+        return self._shared_async_client(make)
 
     @property
     def where(self) -> str:
@@ -228,13 +211,7 @@ class OpenAIEmbedder(Embedder):
                 response = self.client.embeddings.create(**self._request_kwargs(texts))
             return self._vectors(response, len(texts))
 
-        return call_with_retries(
-            once,
-            max_retries=self.max_retries,
-            what=self._what(),
-            base_delay=self.retry_base_delay,
-            gate=self._gate,
-        )
+        return self._with_retries(once)
 
     async def _aembed(self, texts: list[str]) -> list[list[float]]:
         async def once() -> list[list[float]]:
@@ -242,13 +219,7 @@ class OpenAIEmbedder(Embedder):
                 response = await self.async_client.embeddings.create(**self._request_kwargs(texts))
             return self._vectors(response, len(texts))
 
-        return await acall_with_retries(
-            once,
-            max_retries=self.max_retries,
-            what=self._what(),
-            base_delay=self.retry_base_delay,
-            gate=self._gate,
-        )
+        return await self._awith_retries(once)
 
     def _what(self) -> str:
         return f"openai embeddings ({self.model} at {self.where})"
