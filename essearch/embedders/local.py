@@ -253,8 +253,10 @@ _LOADED: dict[tuple[ModelSource, int], OnnxModel] = {}
 _LOADED_LOCK = threading.Lock()
 
 
-class LocalEmbedder(Embedder):
-    """A local BERT sentence-transformers model on ONNX Runtime; `None` = the packaged MiniLM."""
+class LocalModelEmbedder(Embedder):
+    """A model run in this process, by either runtime (ONNX here, torch in
+    `sentence_transformers_backend`): the same options, the same embedding space (provider
+    `local`), one model forward pass at a time. `None` = the packaged all-MiniLM-L6-v2."""
 
     provider = "local"
     normalizes_itself = True
@@ -271,15 +273,26 @@ class LocalEmbedder(Embedder):
         dims: int | None = None,
         threads: int | None = None,
     ) -> None:
-        name = model or DEFAULT_LOCAL_MODEL
         super().__init__(
-            name,
+            model or DEFAULT_LOCAL_MODEL,
             dims=dims,
             normalize=normalize,
             query_prompt=query_prompt,
             document_prompt=document_prompt,
             batch_size=batch_size,
         )
+        self.device = device
+        self.threads = threads
+        self.concurrency = 1  # one model, one forward pass at a time
+
+
+class LocalEmbedder(LocalModelEmbedder):
+    """A local BERT sentence-transformers model on ONNX Runtime; `None` = the packaged MiniLM.
+    Options: those of `LocalModelEmbedder`; `device` must be the CPU."""
+
+    def __init__(self, model: str | None = None, **options: Any) -> None:
+        super().__init__(model, **options)
+        device, name = self.device, self.model
         if device not in (None, "cpu"):
             raise ConfigurationError(
                 f"embedder.device={device!r}: the ONNX local backend runs on the CPU; for a GPU "
@@ -287,8 +300,7 @@ class LocalEmbedder(Embedder):
                 "'essearch[torch]')"
             )
         self.device = "cpu"
-        self.threads = threads or available_cores()
-        self.concurrency = 1  # one session; its intra-op threads use the cores
+        self.threads: int = self.threads or available_cores()  # one session uses the cores
         self.source = source_for(name)
         self._model: OnnxModel | None = None
 

@@ -15,9 +15,8 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from essearch.embedders.base import Embedder
 from essearch.embedders.local import (
-    DEFAULT_LOCAL_MODEL,
+    LocalModelEmbedder,
     local_model_options,
     resolve_local_model,
 )
@@ -54,41 +53,16 @@ _LOADED: dict[tuple[str, str | None], tuple[Any, threading.Lock]] = {}
 _LOADED_LOCK = threading.Lock()
 
 
-class SentenceTransformerEmbedder(Embedder):
-    """sentence-transformers model by name or path; `None` = the packaged all-MiniLM-L6-v2."""
+class SentenceTransformerEmbedder(LocalModelEmbedder):
+    """sentence-transformers model by name or path; `None` = the packaged all-MiniLM-L6-v2.
+    Options: those of `LocalModelEmbedder` (any torch device). The provider stays `local`: the
+    same embedding space as the ONNX runtime."""
 
-    provider = (
-        "local"  # same embedding space as the ONNX runtime; configured as sentence-transformers
-    )
-    normalizes_itself = True
-
-    def __init__(
-        self,
-        model: str | None = None,
-        *,
-        device: str | None = None,
-        normalize: bool = True,
-        query_prompt: str | None = None,
-        document_prompt: str | None = None,
-        batch_size: int = 64,
-        dims: int | None = None,
-        threads: int | None = None,
-    ) -> None:
-        name = model or DEFAULT_LOCAL_MODEL
-        super().__init__(
-            name,
-            dims=dims,
-            normalize=normalize,
-            query_prompt=query_prompt,
-            document_prompt=document_prompt,
-            batch_size=batch_size,
-        )
-        self.device = device
-        self.threads = threads
-        self.concurrency = 1  # one model, one forward pass at a time
+    def __init__(self, model: str | None = None, **options: Any) -> None:
+        super().__init__(model, **options)
         self._model: Any = None
         self._model_lock = threading.Lock()
-        self._load_path = self._resolve_path(name)
+        self._load_path = self._resolve_path(self.model)
 
     @staticmethod
     def _resolve_path(name: str) -> str:
