@@ -18,7 +18,9 @@ class LegScore(BaseModel):
     rank: int | None = None
 
 
-class Hit(BaseModel):
+class HitFields(BaseModel):
+    """What every view of a hit has: where it ranks, why (per-leg scores), and its text."""
+
     id: str
     index: str | None = None
     score: float | None = None
@@ -26,11 +28,20 @@ class Hit(BaseModel):
     doc_id: str | None = None
     title: str | None = None
     text: str | None = None
-    source: dict[str, Any] = Field(default_factory=dict)
     legs: dict[str, LegScore] = Field(default_factory=dict)
     #: The reranker's score when a rerank stage reordered the hits (None otherwise).
     rerank_score: float | None = None
     highlights: dict[str, list[str]] = Field(default_factory=dict)
+
+
+class Hit(HitFields):
+    """A hit with the chunk's whole stored source (less its vector)."""
+
+    source: dict[str, Any] = Field(default_factory=dict)
+
+    def public(self) -> PublicHit:
+        """The view a service returns: the chunk's metadata in place of its stored source."""
+        return PublicHit(**self.model_dump(exclude={"source"}), metadata=self.metadata)
 
     @property
     def bm25(self) -> LegScore | None:
@@ -52,6 +63,12 @@ class Hit(BaseModel):
                 return plain_text(self.highlights[field][0])
         text = plain_text(self.text or "")
         return text if len(text) <= length else text[: length - 1] + "…"
+
+
+class PublicHit(HitFields):
+    """A hit as `essearch serve` returns it (see `Hit.public`)."""
+
+    metadata: dict[str, Any] = Field(default_factory=dict)
 
 
 _HIGHLIGHT_TAG = re.compile(r"</?em>")

@@ -15,6 +15,7 @@ from essearch.errors import SearchError
 from essearch.retrieval.filters import And, Filter, compile_filter, from_dict
 from essearch.retrieval.names import Fusion, Mode
 from essearch.retrieval.params import SearchParams
+from essearch.retrieval.results import PublicHit
 from essearch.serve.limits import check_at_most, check_depth, invalid
 from essearch.serve.routes._shared import context, json_response, resolve_alias, run_search
 
@@ -43,31 +44,13 @@ class SearchRequest(BaseModel):
     collapse: bool = False
 
 
-class LegOut(BaseModel):
-    score: float | None = None
-    rank: int | None = None
-
-
-class HitOut(BaseModel):
-    id: str
-    index: str | None = None
-    score: float | None = None
-    rank: int
-    doc_id: str | None = None
-    title: str | None = None
-    text: str | None = None
-    metadata: dict[str, Any] = Field(default_factory=dict)
-    legs: dict[str, LegOut] = Field(default_factory=dict)
-    highlights: dict[str, list[str]] = Field(default_factory=dict)
-
-
 class SearchResponse(BaseModel):
     index: str
     query: str | None
     mode: str
     strategy: str
     total: int | None = None
-    hits: list[HitOut]
+    hits: list[PublicHit]
     explain: dict[str, Any] | None = None
 
 
@@ -105,21 +88,7 @@ def validated(request: Request, body: SearchRequest) -> tuple[Filter | None, dic
 
 
 def response_of(alias: str, result: Any) -> dict[str, Any]:
-    hits = [
-        {
-            "id": hit.id,
-            "index": hit.index,
-            "score": hit.score,
-            "rank": hit.rank,
-            "doc_id": hit.doc_id,
-            "title": hit.title,
-            "text": hit.text,
-            "metadata": hit.metadata,
-            "legs": {leg: s.model_dump() for leg, s in hit.legs.items()},
-            "highlights": hit.highlights,
-        }
-        for hit in result.hits
-    ]
+    hits = [hit.public().model_dump() for hit in result.hits]
     return {
         "index": alias,
         "query": result.query,
