@@ -62,7 +62,7 @@ def _node_accepts(es_client, name: str, index_options: dict) -> bool:
 
 def test_capabilities_match_what_the_node_accepts(es_client, index_name):
     """index_options types and rescore_vector: the version table agrees with the real server."""
-    from essearch.es.capabilities import INDEX_TYPE_SINCE
+    from essearch.es.versions import INDEX_TYPE_SINCE
 
     caps = probe(es_client)
     for index_type in INDEX_TYPE_SINCE:

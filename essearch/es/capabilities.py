@@ -20,6 +20,8 @@ from elasticsearch import (
     NotFoundError,
 )
 
+from essearch.es.versions import INDEX_TYPE_SINCE
+
 # Licences that unlock Enterprise features (rrf/linear retrievers, inference API).
 ENTERPRISE_LICENCES = frozenset({"enterprise", "trial"})
 # Analyzers built into the server itself; the rest need analysis-common or a plugin.
@@ -73,18 +75,6 @@ PLUGIN_ANALYZERS = {
     "analysis-icu": frozenset({"icu_analyzer"}),
     "analysis-kuromoji": frozenset({"kuromoji"}),
     "analysis-nori": frozenset({"nori"}),
-}
-
-# index_options types and the version that introduced them.
-INDEX_TYPE_SINCE = {
-    "hnsw": (8, 0, 0),
-    "int8_hnsw": (8, 12, 0),
-    "flat": (8, 13, 0),
-    "int8_flat": (8, 13, 0),
-    "int4_hnsw": (8, 15, 0),
-    "int4_flat": (8, 15, 0),
-    "bbq_hnsw": (8, 16, 0),
-    "bbq_flat": (8, 16, 0),
 }
 
 

@@ -29,15 +29,18 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import essearch
 from essearch.embedders.base import EmbedderInfo
 from essearch.errors import ConfigurationError, EmbeddingError
-from essearch.es.capabilities import INDEX_TYPE_SINCE, Capabilities
+from essearch.es.versions import INDEX_TYPE_SINCE
 from essearch.index.chunking import ChunkerConfig, chunking_for
 from essearch.index.schema import CJK_FIELD, META_KEY, SCHEMA_VERSION, VECTOR_FIELD
 from essearch.settings import Settings
+
+if TYPE_CHECKING:  # the client import is heavy; `mappings list` never talks to a cluster
+    from essearch.es.capabilities import Capabilities
 
 DEFINITION_KEYS = frozenset({"description", "extends", "settings", "mappings"})
 PLACEHOLDER = re.compile(r"^\$\{([a-z_]+)\}$")
