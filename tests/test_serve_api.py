@@ -551,7 +551,7 @@ def test_a_long_ingest_never_blocks_the_event_loop(es_url, es_client, local_embe
     settings = Settings(es={"url": es_url}, index={"name": alias, "replicas": 0})
     documents = [
         {"id": f"n{i}", "text": f"Note {i}: " + "solar panels and cooling systems " * 12}
-        for i in range(400)
+        for i in range(200)
     ]
     order: list[str] = []
     try:
@@ -567,7 +567,7 @@ def test_a_long_ingest_never_blocks_the_event_loop(es_url, es_client, local_embe
 
             ingest_thread = threading.Thread(target=add)
             ingest_thread.start()
-            while ingest_thread.is_alive():  # 400 documents: seconds of work on any machine
+            while ingest_thread.is_alive():  # 200 documents: a second or more of work anywhere
                 if httpx.get(f"{base}/healthz", timeout=30).status_code == 200:
                     order.append("healthz")
                 time.sleep(0.05)
@@ -576,5 +576,5 @@ def test_a_long_ingest_never_blocks_the_event_loop(es_url, es_client, local_embe
         cleanup(es_client, alias)
     # The last health poll may race the ingest's reply, so only the replies before it count.
     ingest_reply = next(i for i, event in enumerate(order) if event.startswith("ingest"))
-    assert order[ingest_reply] == "ingest 200 400", order
+    assert order[ingest_reply] == "ingest 200 200", order
     assert order[:ingest_reply].count("healthz") >= 2, order
