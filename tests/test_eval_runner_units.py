@@ -66,3 +66,15 @@ def test_an_empty_corpus_document_does_not_make_the_index_incomplete():
     assert is_empty_document(Failure("load", "field 'text' is empty", source="corpus.jsonl:471"))
     assert not is_empty_document(Failure("load", "invalid JSON", source="corpus.jsonl:3"))
     assert not is_empty_document(Failure("embed", "field 'text' is empty"))
+
+
+def test_auto_is_run_on_its_own_where_the_language_guard_reweighs_queries() -> None:
+    """`hybrid/auto` may reuse the figures of the strategy it resolves to only when no query
+    is reweighed by the language guard: on Chinese queries and an English-only embedder it
+    differs (its kNN leg is weighed down), and copying the figures hid that."""
+    from essearch.eval.runner import guarded_queries
+
+    queries = ["退款流程是怎样的？", "How long do refunds take?", "退貨需要幾天"]
+    assert guarded_queries("sentence-transformers/all-MiniLM-L6-v2", queries) == 2
+    assert guarded_queries("BAAI/bge-m3", queries) == 0
+    assert guarded_queries("sentence-transformers/all-MiniLM-L6-v2", queries[1:2]) == 0

@@ -37,6 +37,7 @@ from essearch.eval.metrics import (
 from essearch.eval.progress import EvalProgress, SilentProgress
 from essearch.retrieval.strategies import SERVER_FEATURES, STRATEGIES, auto_strategy_name
 from essearch.settings import Settings
+from essearch.text.guard import query_flagged
 
 MODES = ("bm25", "knn", "hybrid")
 HYBRID_FUSIONS = ("auto", "rrf", "linear", "weighted", "client-rrf", "client-linear")
@@ -372,6 +373,11 @@ def runnable_specs(specs: Sequence[RunSpec], caps: Capabilities) -> tuple[list[R
     return kept, notes
 
 
+def guarded_queries(model: str | None, queries: Iterable[str]) -> int:
+    """How many queries the language guard flags for `model` (see essearch.text.guard)."""
+    return sum(query_flagged(model, query) is not None for query in queries)
+
+
 def resolved_auto(spec: RunSpec, caps: Capabilities) -> RunSpec:
     """The explicit spec `auto` runs as on this cluster."""
     return RunSpec("hybrid", auto_strategy_name(caps), spec.params, spec.index)
@@ -548,8 +554,21 @@ def evaluate_dataset(
         phases["load_ranx_s"] = round(time.monotonic() - t0, 1)
         progress.phase("load ranx", 1, 1)
         done: dict[RunSpec, ModeResult] = {}
+        # `auto` is the strategy it resolves to, unless the language guard reweighs some queries
+        # (an embedder that does not cover their language): then it is run on its own.
+        guarded = guarded_queries(embedder.info.model, dataset.queries.values())
+        if guarded:
+            report.notes.append(
+                f"language guard: {guarded:,} of {len(dataset.queries):,} queries are in a "
+                f"language {embedder.info.model} does not cover; hybrid/auto weighs their kNN "
+                "leg down, so it is run on its own"
+            )
         for spec in specs:
-            same = resolved_auto(spec, shared.capabilities()) if spec.fusion == "auto" else None
+            same = (
+                resolved_auto(spec, shared.capabilities())
+                if spec.fusion == "auto" and not guarded
+                else None
+            )
             if same is not None and same in done:
                 result = replace(done[same], label=spec.label, fusion="auto", same_as=same.label)
                 report.results.append(result)
