@@ -244,6 +244,7 @@ def bench_precomputed(client: Elasticsearch, url: str, n: int, threads: int) -> 
     )  # fmt: skip
     embedder = PrecomputedEmbedder("bench-precomputed", dims)
     stamp = "2026-01-01T00:00:00+00:00"
+    origin = path.resolve().as_posix()  # what essearch records as each chunk's input
 
     def run_raw() -> float:
         name = "bench-pre-raw"
@@ -254,14 +255,16 @@ def bench_precomputed(client: Elasticsearch, url: str, n: int, threads: int) -> 
         def actions():
             for batch in table.to_batches(2048):
                 for row in batch.to_pylist():
-                    # the same chunk documents essearch writes (same fields and values)
+                    # the same chunk documents essearch writes (same fields and values,
+                    # down to the language and the input each chunk records)
                     yield {
                         "_index": write_alias_for(name),
                         "_id": f"{row['id']}::0::{row['id']}",
                         "_source": {"id": row["id"], "doc_id": row["id"], "chunk": 0,
                                     "offset": 0, "gap": "", "title": None, "text": row["text"],
                                     "metadata": {}, "content_hash": row["id"],
-                                    "indexed_at": stamp, "vector": row["embedding"]},
+                                    "indexed_at": stamp, "vector": row["embedding"],
+                                    "language": "en", "source": origin},
                     }  # fmt: skip
 
         for ok, item in parallel_bulk(client, actions(), thread_count=threads, chunk_size=500):
