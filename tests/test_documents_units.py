@@ -154,6 +154,40 @@ def test_other_fields_become_metadata_unless_meta_narrows_it() -> None:
     assert isinstance(narrowed, Document) and narrowed.metadata == {"lang": "zh"}
 
 
+def test_parquet_vectors_come_as_numpy_rows_and_go_out_short(tmp_path: Path) -> None:
+    """A float32 vector column is read as numpy rows (nulls left out, other columns as Python
+    values) and is sent in float32's shortest form, which reads back as the same float32s."""
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from essearch.es.client import fast_serializers
+
+    matrix = np.random.default_rng(0).standard_normal((3, 4)).astype(np.float32)
+    vectors = pa.FixedSizeListArray.from_arrays(
+        pa.array(matrix.reshape(-1)), 4, mask=pa.array([False, True, False])
+    )
+    pq.write_table(
+        pa.table({"id": ["a", "b", "c"], "embedding": vectors, "tags": [[1, 2], [3], []]}),
+        tmp_path / "v.parquet",
+    )
+    rows = [r.record for r in read_records(tmp_path / "v.parquet", arrays=("embedding", "id"))]
+    assert rows[0] is not None and rows[1] is not None and rows[2] is not None
+    assert "embedding" not in rows[1] and rows[0]["tags"] == [1, 2] and rows[0]["id"] == "a"
+    assert rows[2]["embedding"].dtype == np.float32
+    assert rows[2]["embedding"].tolist() == matrix[2].tolist()
+    assert parse_vector(rows[2]["embedding"]) is rows[2]["embedding"]  # kept, not copied
+    plain = list(read_records(tmp_path / "v.parquet"))  # not asked for: Python lists
+    assert plain[0].record is not None and isinstance(plain[0].record["embedding"], list)
+
+    ndjson = fast_serializers()["application/x-ndjson"]
+    short = ndjson.dumps([{"vector": rows[0]["embedding"]}])
+    long = ndjson.dumps([{"vector": rows[0]["embedding"].tolist()}])
+    assert len(short) < 0.8 * len(long)
+    back = np.array(json.loads(short)["vector"], dtype=np.float32)
+    assert back.tolist() == matrix[0].tolist()
+
+
 def test_one_reader_for_jsonl_csv_and_parquet(tmp_path: Path) -> None:
     import pyarrow as pa
     import pyarrow.parquet as pq
@@ -172,7 +206,9 @@ def test_one_reader_for_jsonl_csv_and_parquet(tmp_path: Path) -> None:
     assert [r.line for r in csv_rows] == [2, 4] and "embedding" not in csv_rows[1].record
     fields = FieldMap.of(vector="embedding")
     docs, _ = docs_and_failures(load([tmp_path / "a.csv", tmp_path / "a.parquet"], fields))
-    assert docs["1"].vector == [0.1, 0.2] and docs["p1"].vector == [0.5, 0.5]
+    assert docs["1"].vector == [0.1, 0.2]
+    # a Parquet vector stays a numpy row as read (float64 here, as written)
+    assert docs["p1"].vector is not None and docs["p1"].vector.tolist() == [0.5, 0.5]
     assert docs["2"].vector is None and docs["1"].metadata == {}
 
 

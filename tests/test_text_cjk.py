@@ -9,7 +9,7 @@ from essearch.index.chunking import default_config
 from essearch.index.schema import CJK_FIELD, LANGUAGE_FIELD
 from essearch.retrieval._core import downweight_knn
 from essearch.retrieval.params import SearchParams
-from essearch.text import cjk
+from essearch.text import cjk, languages
 from essearch.text.fields import language_fields
 from essearch.text.guard import KNN_WEIGHT_FACTOR, coverage_warning, covers, query_flagged
 from essearch.text.languages import LanguageTally, detect_language
@@ -34,6 +34,25 @@ def test_language_from_scripts(text: str, language: str) -> None:
 
 def test_a_quoted_chinese_name_in_english_text_is_still_english() -> None:
     assert detect_language("The paper by 王小明 compares BM25 with dense retrieval models") == "en"
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "",
+        "42 + 7 = 49",
+        "Refunds take 5 days.",
+        "tab\tand\nnewline, ~!@#$%^&*()_+`[]{}|;:'\",.<>/?",
+        "x" * 5000,
+    ],
+)
+def test_ascii_fast_path_weighs_like_the_script_scan(text: str) -> None:
+    """ASCII text skips the regex scans; its weights must be what the scans give."""
+    latin = len(languages.LATIN.findall(text)) / languages.LATIN_CHARS_PER_WORD
+    assert languages.script_weights(text) == ({"en": latin} if latin else {})
+    with_accent = languages.script_weights(text + "é")  # not ASCII: the scans
+    assert with_accent == {"en": pytest.approx(latin + 1 / languages.LATIN_CHARS_PER_WORD)}
+    assert cjk.has_cjk(text) is False and cjk.has_cjk(text + "中") is True
 
 
 def test_tally_shares_weigh_amount_of_text() -> None:

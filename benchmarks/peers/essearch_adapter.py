@@ -40,44 +40,65 @@ def _load(path: Path) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     return docs, queries
 
 
-def run(input_path: Path, es_url: str, index: str, k_latency: int) -> dict[str, Any]:
-    docs, queries = _load(input_path)
-    table = {
-        (f"{d['title']}\n{d['text']}" if d["title"] else d["text"]).strip(): d["vector"]
-        for d in docs
-    }
-    table.update({q["text"].strip(): q["vector"] for q in queries})
-    embedder = LookupEmbedder(table)
-    settings = Settings(es={"url": es_url}, index={"name": index, "replicas": 0})
-    records = [{"id": d["id"], "title": d["title"], "text": d["text"]} for d in docs]
-    report = ingest(
-        records,
-        settings=settings,
-        embedder=embedder,
-        # one chunk per abstract, so the stored vector is the benchmark's own
-        options=IngestOptions(dead_letter=None, chunker=ChunkerConfig(size=100_000, overlap=0)),
-    )
-    assert report.ok, report.to_dict()
-    result: dict[str, Any] = {}
-    for mode in ("bm25", "knn", "hybrid"):
-        retriever = EssearchRetriever(settings=settings, mode=mode, k=100, embedding=embedder)
-        runs: dict[str, dict[str, float]] = {}
-        for query in queries:
-            documents = retriever.invoke(query["text"])
-            runs[query["id"]] = {
-                d.id: float(d.metadata["essearch"]["score"] or 0.0) for d in documents if d.id
-            }
-        latency: list[float] = []
-        for query in queries:
-            started = time.perf_counter()
-            retriever.invoke(query["text"], k=k_latency)
-            latency.append((time.perf_counter() - started) * 1000)
-        retriever.close()
-        how = "(auto)" if mode == "hybrid" else ""
-        result[mode] = {"runs": runs, "latency_ms": latency, "how": how}
-    from essearch.es.client import make_client
+class EssearchSystem:
+    """essearch's side of the benchmark: the index and one retriever per mode, kept open so
+    bench_peers.py can ask for latency rounds between the peers' rounds."""
 
-    with make_client(settings) as client:
-        for name in client.indices.get(index=f"{index}*", expand_wildcards="all").body:
-            client.indices.delete(index=name)
-    return result
+    def __init__(self, input_path: Path, es_url: str, index: str, k_latency: int) -> None:
+        docs, self.queries = _load(input_path)
+        table = {
+            (f"{d['title']}\n{d['text']}" if d["title"] else d["text"]).strip(): d["vector"]
+            for d in docs
+        }
+        table.update({q["text"].strip(): q["vector"] for q in self.queries})
+        self.embedder = LookupEmbedder(table)
+        self.index = index
+        self.k_latency = k_latency
+        self.settings = Settings(es={"url": es_url}, index={"name": index, "replicas": 0})
+        records = [{"id": d["id"], "title": d["title"], "text": d["text"]} for d in docs]
+        report = ingest(
+            records,
+            settings=self.settings,
+            embedder=self.embedder,
+            # one chunk per abstract, so the stored vector is the benchmark's own
+            options=IngestOptions(dead_letter=None, chunker=ChunkerConfig(size=100_000, overlap=0)),
+        )
+        assert report.ok, report.to_dict()
+        self.retrievers = {
+            mode: EssearchRetriever(
+                settings=self.settings, mode=mode, k=100, embedding=self.embedder
+            )
+            for mode in ("bm25", "knn", "hybrid")
+        }
+
+    def latency(self, mode: str) -> list[float]:
+        retriever = self.retrievers[mode]
+        timings: list[float] = []
+        for query in self.queries:
+            started = time.perf_counter()
+            retriever.invoke(query["text"], k=self.k_latency)
+            timings.append((time.perf_counter() - started) * 1000)
+        return timings
+
+    def first_pass(self) -> dict[str, Any]:
+        """Quality at k=100 and a first latency pass per mode."""
+        result: dict[str, Any] = {}
+        for mode, retriever in self.retrievers.items():
+            runs: dict[str, dict[str, float]] = {}
+            for query in self.queries:
+                documents = retriever.invoke(query["text"])
+                runs[query["id"]] = {
+                    d.id: float(d.metadata["essearch"]["score"] or 0.0) for d in documents if d.id
+                }
+            how = "(auto)" if mode == "hybrid" else ""
+            result[mode] = {"runs": runs, "latency_ms": self.latency(mode), "how": how}
+        return result
+
+    def close(self) -> None:
+        from essearch.es.client import make_client
+
+        for retriever in self.retrievers.values():
+            retriever.close()
+        with make_client(self.settings) as client:
+            for name in client.indices.get(index=f"{self.index}*", expand_wildcards="all").body:
+                client.indices.delete(index=name)

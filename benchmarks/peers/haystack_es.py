@@ -57,8 +57,8 @@ def main() -> None:
             "hybrid", hybrid_search, queries, args.k_latency, how="(BM25 + embedding, RRF joiner)"
         ),
     }
+    write(args.output, result, serve=args.serve)
     store.client.indices.delete(index=args.index, ignore_unavailable=True)
-    write(args.output, result)
 
 
 if __name__ == "__main__":

@@ -77,8 +77,8 @@ def main() -> None:
             how="(rrf=False: knn + match summed)",
         ),
     }
+    write(args.output, result, serve=args.serve)
     client.indices.delete(index=args.index, ignore_unavailable=True)
-    write(args.output, result)
 
 
 if __name__ == "__main__":

@@ -85,10 +85,10 @@ def main() -> None:
             how="(rrf=False: knn + match summed)",
         ),
     }
+    write(args.output, result, serve=args.serve)
     from elasticsearch import Elasticsearch
 
     Elasticsearch(args.es_url).indices.delete(index=args.index, ignore_unavailable=True)
-    write(args.output, result)
 
 
 if __name__ == "__main__":

@@ -2,8 +2,9 @@
 
 Both clients retry connection errors, timeouts and 429/502/503/504 with jittered exponential
 backoff (the transport's own mechanism). Build one client and reuse it: it owns a connection pool.
-JSON goes through orjson when it is installed (a dependency): encoding float vectors is the main
-client-side cost of bulk indexing and kNN queries, and orjson does it about ten times faster.
+JSON and NDJSON (`_bulk`, `_msearch`) go through orjson when it is installed (a dependency):
+encoding float vectors is the main client-side cost of bulk indexing and kNN queries, and orjson
+does it about ten times faster. The client's own orjson option covers JSON only.
 
 The 9.x Python client asks every server for `compatible-with=9`, which 8.x answers with HTTP 400
 (`media_type_header_exception`). So the transport asks the server's version first (one
@@ -169,9 +170,9 @@ def client_kwargs(es: ElasticsearchSettings) -> dict[str, Any]:
         "retry_backoff_cap": 30.0,
         "verify_certs": es.verify_certs,
     }
-    serializer = _fast_serializer()
-    if serializer is not None:
-        kwargs["serializer"] = serializer
+    serializers = fast_serializers()
+    if serializers:
+        kwargs["serializers"] = serializers
     if es.cloud_id:
         kwargs["cloud_id"] = es.cloud_id
     else:
@@ -191,13 +192,25 @@ def client_kwargs(es: ElasticsearchSettings) -> dict[str, Any]:
     return kwargs
 
 
-def _fast_serializer() -> Any:
+def fast_serializers() -> dict[str, Any]:
+    """orjson for JSON and NDJSON bodies (the client maps the compatibility mimetypes to them)."""
     try:
-        from elasticsearch.serializer import OrjsonSerializer
+        import orjson
+        from elasticsearch.serializer import NdjsonSerializer, OrjsonSerializer
+    except ImportError:  # orjson missing: the client's standard JSON serializers
+        return {}
 
-        return OrjsonSerializer()
-    except ImportError:  # orjson missing: the client's standard JSON serializer
-        return None
+    class OrjsonNdjsonSerializer(NdjsonSerializer):
+        def json_dumps(self, data: Any) -> bytes:
+            return orjson.dumps(data, default=self.default, option=orjson.OPT_SERIALIZE_NUMPY)
+
+        def json_loads(self, data: bytes) -> Any:
+            return orjson.loads(data)
+
+    return {
+        OrjsonSerializer.mimetype: OrjsonSerializer(),
+        OrjsonNdjsonSerializer.mimetype: OrjsonNdjsonSerializer(),
+    }
 
 
 def _es_settings(settings: Settings | ElasticsearchSettings | None) -> ElasticsearchSettings:

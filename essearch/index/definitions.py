@@ -508,6 +508,8 @@ def vector_problem(vector: Any, spec: VectorSpec | Mapping[str, Any]) -> str | N
     """Why the node would refuse `vector` for this field, or None when it is fine."""
     if not isinstance(spec, VectorSpec):
         spec = VectorSpec.from_mapping(spec)
+    if not isinstance(vector, Sequence) and hasattr(vector, "tolist"):  # a numpy row (Parquet)
+        vector = vector.tolist()
     if not isinstance(vector, Sequence) or isinstance(vector, str | bytes):
         return f"{spec.field}: expected a list of numbers, got {type(vector).__name__}"
     expected = spec.dims // 8 if spec.element_type == "bit" else spec.dims

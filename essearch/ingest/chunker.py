@@ -20,7 +20,7 @@ from semantic_text_splitter import TextSplitter
 
 from essearch.index.chunking import TITLE_ONLY, ChunkerConfig, default_config
 from essearch.ingest.ids import chunk_id, content_hash
-from essearch.ingest.loaders import Document
+from essearch.ingest.loaders import Document, Vector
 
 __all__ = ["Chunk", "Chunker", "embed_text"]
 
@@ -38,7 +38,7 @@ class Chunk:
     content_hash: str = ""  # of the whole document: title, text, metadata
     offset: int = 0  # character offset in the document text; TITLE_ONLY: no text, title stands in
     gap: str = ""  # the document's characters between the previous chunk's end and this offset
-    vector: list[float] | None = None  # precomputed: indexed as is, not embedded
+    vector: Vector | None = None  # precomputed: indexed as is, not embedded
 
     @property
     def embed_text(self) -> str:

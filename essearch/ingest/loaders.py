@@ -22,6 +22,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+import numpy as np
+from numpy.typing import NDArray
+
 from essearch.errors import ConfigurationError
 from essearch.ingest.converters import (
     BINARY_CONVERTERS,
@@ -80,6 +83,11 @@ FILE_KEY = "file"  # metadata key of a converted file's path (relative to the ro
 _MISSING = object()
 
 
+#: A precomputed vector: a list, or a numpy row as Parquet columns are read (kept as read, so a
+#: float32 vector is sent in float32's short form).
+Vector = list[float] | NDArray[np.floating[Any]]
+
+
 @dataclass
 class Document:
     """One source document before chunking.
@@ -96,7 +104,7 @@ class Document:
     source: str | None = None  # "file:line" or "file", for messages
     origin: str | None = None  # the input read (absolute path, `<stdin>`): scopes --sync
     sections: list[Section] = field(default_factory=list)
-    vector: list[float] | None = None
+    vector: Vector | None = None
 
 
 @dataclass(frozen=True)
@@ -159,9 +167,14 @@ def _first(record: Mapping[str, Any], paths: tuple[str, ...]) -> tuple[str | Non
     return None, _MISSING
 
 
-def parse_vector(value: Any) -> list[float] | str:
-    """A precomputed vector: a list of numbers, or a JSON list in a string (a CSV cell); else the
-    problem. Finite values and dims are checked against the index later, per row."""
+def parse_vector(value: Any) -> Vector | str:
+    """A precomputed vector: a list of numbers, a numpy row, or a JSON list in a string (a CSV
+    cell); else the problem. Finite values and dims are checked against the index later, per row."""
+    if isinstance(value, np.ndarray) and value.ndim == 1:
+        if value.dtype.kind == "f":
+            return value  # a Parquet row, as read
+        if value.dtype.kind in "iu":
+            return value.astype(np.float64)
     if isinstance(value, str):
         try:
             value = json.loads(value)
@@ -223,7 +236,7 @@ def document_from_record(
             f"field {id_path!r} must be a string or an integer, got {type(raw_id).__name__}",
             source=source,
         )
-    vector: list[float] | None = None
+    vector: Vector | None = None
     if raw_vector is not _MISSING:
         parsed = parse_vector(raw_vector)
         if isinstance(parsed, str):
@@ -372,7 +385,8 @@ def load_file(
         yield convert_file(path, doc_id or relative_id(path, root or path.parent), kind)
         return
     try:
-        records = read_records(path, kind)  # type: ignore[arg-type]
+        # precomputed vectors as numpy rows (Parquet): no per-number Python objects
+        records = read_records(path, kind, arrays=fields.vector)  # type: ignore[arg-type]
         yield from _documents(records, name, fields, origin_of(path))
     except OSError as exc:
         yield Failure("load", f"cannot open: {exc.strerror}", source=name)

@@ -22,7 +22,7 @@ import queue
 import threading
 import time
 import warnings
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -57,7 +57,14 @@ from essearch.index.schema import (
 from essearch.ingest.chunker import Chunker
 from essearch.ingest.failures import DeadLetter, Failure, describe_bulk_error
 from essearch.ingest.ids import content_hash, doc_id_of_chunk_id
-from essearch.ingest.loaders import Document, FieldMap, Format, count_hint, document_from_record
+from essearch.ingest.loaders import (
+    Document,
+    FieldMap,
+    Format,
+    Vector,
+    count_hint,
+    document_from_record,
+)
 from essearch.ingest.loaders import load as load_paths
 from essearch.ingest.planning import (
     BULK_COUNTER,
@@ -538,8 +545,10 @@ class _Run:
             if winners is not None and last_version:
                 winners.update(c.id for c in plan.chunks)
         given = [p for p in plans if p.to_send and p.to_send[0].vector is not None]
-        vectors = self.embed([p for p in plans if not (p.to_send and p.to_send[0].vector)])
-        vectors.update(self.precomputed(given))
+        computed = self.embed(
+            [p for p in plans if not (p.to_send and p.to_send[0].vector is not None)]
+        )
+        vectors: dict[str, Sequence[Vector]] = {**computed, **self.precomputed(given)}
         indexed_at = datetime.now(UTC).isoformat()
         actions = bulk_actions(
             plans,
@@ -551,14 +560,14 @@ class _Run:
         if actions:
             self._put(actions)
 
-    def precomputed(self, plans: list[Plan]) -> dict[str, list[list[float]]]:
+    def precomputed(self, plans: list[Plan]) -> dict[str, list[Vector]]:
         """Vectors that came with their records, checked against the index (dims, finite,
         non-zero) before anything is sent: a bad row is refused, named by file and line."""
         if not plans:
             return {}
         vectors = [c.vector for p in plans for c in p.to_send]
         problems = vector_problems(vectors, self.target.vector)
-        result: dict[str, list[list[float]]] = {}
+        result: dict[str, list[Vector]] = {}
         start = 0
         for plan in plans:
             end = start + len(plan.to_send)
@@ -574,7 +583,9 @@ class _Run:
                     )
                 )
             else:
-                result[plan.doc.id] = [c.vector or [] for c in plan.to_send]
+                result[plan.doc.id] = [
+                    c.vector if c.vector is not None else [] for c in plan.to_send
+                ]
             start = end
         return result
 

@@ -10,7 +10,7 @@ the checks of precomputed vectors (`vector_problems`) and of metadata against th
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
@@ -32,7 +32,7 @@ from essearch.index.schema import (
     VECTOR_FIELD,
 )
 from essearch.ingest.chunker import Chunk
-from essearch.ingest.loaders import Document
+from essearch.ingest.loaders import Document, Vector
 from essearch.text.fields import language_fields
 
 #: Chunks fetched per page when looking up what the index already holds.
@@ -40,7 +40,7 @@ LOOKUP_PAGE = 10_000
 
 
 def chunk_source(
-    chunk: Chunk, vector: list[float], indexed_at: str, origin: str | None = None
+    chunk: Chunk, vector: Vector, indexed_at: str, origin: str | None = None
 ) -> dict[str, Any]:
     """The ES document of one chunk, in the shared schema (`origin`: the input it was read from)."""
     source = {
@@ -189,7 +189,7 @@ class Planner:
 
 def bulk_actions(
     plans: list[Plan],
-    vectors: Mapping[str, list[list[float]]],
+    vectors: Mapping[str, Sequence[Vector]],
     write_alias: str,
     indexed_at: str,
     *,

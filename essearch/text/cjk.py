@@ -44,7 +44,9 @@ WORD = re.compile(r"[^\W_]")
 
 
 def has_cjk(text: str | None) -> bool:
-    return bool(text) and ANY_CJK.search(text) is not None  # type: ignore[arg-type]
+    if not text or text.isascii():  # no scan for plain ASCII text
+        return False
+    return ANY_CJK.search(text) is not None
 
 
 # -- folding ---------------------------------------------------------------------------------------
