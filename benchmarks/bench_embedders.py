@@ -7,7 +7,9 @@ Every figure has a baseline from the same run, so ratios compare across (shared)
 2. single-query latency (p50/p95) of a warm model, ONNX and torch;
 3. ingest into Elasticsearch (`--es-url`) through an OpenAI-compatible local server that adds
    `--delay` seconds to every call, at embedder concurrency 1 vs 4;
-4. embedding cache hits vs the model.
+4. embedding cache hits vs the model;
+5. with `--beir DIR` (SciFact; tuning data only): nDCG@10 of exact kNN over the whole corpus with
+   each backend's vectors, no Elasticsearch in between, so only the embeddings differ.
 
     python benchmarks/bench_embedders.py --scifact ../shared/data/scifact/corpus.jsonl \\
         --es-url http://127.0.0.1:19200 --threads 1
@@ -289,6 +291,50 @@ def bench_cache(
     return {"miss": miss_rate, "hit": hit_rate}
 
 
+def bench_quality(data: Path, embedders: dict[str, Any], console: Console) -> dict:
+    """Exact (numpy) kNN nDCG@10 with each backend's vectors: the agreement that matters."""
+    import numpy as np
+    from ranx import Qrels, Run, evaluate
+
+    with (data / "corpus.jsonl").open(encoding="utf-8") as handle:
+        docs = [json.loads(line) for line in handle]
+    queries = {}
+    with (data / "queries.jsonl").open(encoding="utf-8") as handle:
+        for line in handle:
+            row = json.loads(line)
+            queries[row["_id"]] = row["text"]
+    qrels: dict[str, dict[str, int]] = {}
+    for line in (data / "qrels" / "test.tsv").read_text(encoding="utf-8").splitlines()[1:]:
+        qid, did, score = line.split("\t")
+        qrels.setdefault(qid, {})[did] = int(score)
+    texts = [f"{d['title']}\n{d['text']}" if d.get("title") else d["text"] for d in docs]
+    ids = [d["_id"] for d in docs]
+    table = Table(
+        title=f"{data.name}: exact kNN nDCG@10, {len(docs):,} passages, {len(qrels)} queries"
+    )
+    for column in ("backend", "nDCG@10", "embed s", "vs torch"):
+        table.add_column(column, justify="right" if column != "backend" else "left")
+    figures: dict[str, dict[str, float]] = {}
+    for name, embedder in embedders.items():
+        embedder.batch_size = 64
+        started = time.perf_counter()
+        corpus = np.array(embedder.embed_documents(texts), dtype=np.float32)
+        seconds = time.perf_counter() - started
+        asked = np.array([embedder.embed_query(queries[q]) for q in qrels], dtype=np.float32)
+        scores = asked @ corpus.T
+        run = {}
+        for row, qid in enumerate(qrels):
+            top = np.argsort(-scores[row])[:100]
+            run[qid] = {ids[i]: float(scores[row, i]) for i in top}
+        ndcg = float(evaluate(Qrels(qrels), Run(run), "ndcg@10"))
+        figures[name] = {"ndcg@10": ndcg, "embed_s": seconds}
+    for name, f in figures.items():
+        delta = f["ndcg@10"] - figures["torch"]["ndcg@10"] if "torch" in figures else float("nan")
+        table.add_row(name, f"{f['ndcg@10']:.4f}", f"{f['embed_s']:.0f}", f"{delta:+.4f}")
+    console.print(table)
+    return figures
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--short-count", type=int, default=256, help="short sentences")
@@ -301,6 +347,7 @@ def main() -> None:
     parser.add_argument("--remote-batch", type=int, default=16, help="texts per remote call")
     parser.add_argument("--delay", type=float, default=0.2, help="seconds the server adds")
     parser.add_argument("--skip", default="", help="comma-separated: local,latency,ingest,cache")
+    parser.add_argument("--beir", type=Path, help="a BEIR folder (SciFact) for the quality check")
     parser.add_argument("--json-out", type=Path)
     args = parser.parse_args()
     skip = set(filter(None, args.skip.split(",")))
@@ -323,6 +370,10 @@ def main() -> None:
     if "cache" not in skip:
         model_rate = throughput(embedders["onnx"].embed_documents, make_texts(256, 12, 7), 64)
         results["cache"] = bench_cache(embedders["onnx"], model_rate, args, console)
+    if args.beir:
+        results["quality"] = bench_quality(
+            args.beir, embedders or local_embedders(args.threads), console
+        )
     console.print(f"load average at the end: {os.getloadavg()[0]:.1f}")
     if args.json_out:
         args.json_out.write_text(json.dumps(results, indent=2), encoding="utf-8")

@@ -32,6 +32,7 @@ import socket
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from itertools import islice
 from pathlib import Path
@@ -90,22 +91,23 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def start_service(es_url: str, port: int) -> subprocess.Popen[str]:
+def start_service(es_url: str, port: int, log: Any) -> subprocess.Popen[str]:
+    """The real command; its output goes to `log` (a file: a pipe nobody reads would fill up
+    and stall the service)."""
     env = {**os.environ, "ESSEARCH_ES_URL": es_url, "ESSEARCH_INDEX_NAME": ALIAS}
     env.pop("ESSEARCH_SERVE_API_KEYS", None)
     process = subprocess.Popen(
         [sys.executable, "-m", "essearch", "serve", "--host", "127.0.0.1", "--port", str(port)],
         env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
+        stdout=log,
+        stderr=subprocess.STDOUT,
         text=True,
     )
     deadline = time.monotonic() + 300
     while True:
         if process.poll() is not None:
-            raise SystemExit(
-                f"the service exited: {process.stderr.read() if process.stderr else ''}"
-            )
+            log.seek(0)
+            raise SystemExit(f"the service exited: {log.read()[-2000:]}")
         try:
             if httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=2).status_code == 200:
                 return process
@@ -151,7 +153,8 @@ async def load_run(call: Any, queries: list[str], clients: int, seconds: float) 
     """`clients` callers in a loop for `seconds`; latency per call, errors counted."""
     latencies: list[float] = []
     errors: list[str] = []
-    stop_at = time.perf_counter() + seconds
+    started = time.perf_counter()
+    stop_at = started + seconds
 
     async def worker(offset: int) -> None:
         i = offset
@@ -161,12 +164,12 @@ async def load_run(call: Any, queries: list[str], clients: int, seconds: float) 
             t0 = time.perf_counter()
             try:
                 await call(query)
-            except Exception as exc:  # counted, reported
-                errors.append(f"{type(exc).__name__}: {exc}"[:200])
+            except Exception as exc:  # counted, reported with when it happened
+                at = time.perf_counter() - started
+                errors.append(f"{type(exc).__name__} at {at:.1f} s: {exc}"[:200])
                 continue
             latencies.append((time.perf_counter() - t0) * 1000)
 
-    started = time.perf_counter()
     await asyncio.gather(*(worker(i) for i in range(clients)))
     elapsed = time.perf_counter() - started
     return {
@@ -325,7 +328,8 @@ def main() -> None:
         f"{time.perf_counter() - t0:.1f} s; {len(queries)} distinct queries"
     )
     port = free_port()
-    service = start_service(args.es_url, port)
+    log = tempfile.TemporaryFile("w+", encoding="utf-8")  # noqa: SIM115 - read in finally
+    service = start_service(args.es_url, port, log)
     args.service_pid = service.pid
     try:
         asyncio.run(run(args, queries, settings, port, embedder))
@@ -334,6 +338,11 @@ def main() -> None:
         service.wait(30)
         manager.drop(force=True)
         client.close()
+        log.seek(0)
+        said = log.read().strip().splitlines()
+        if said:
+            print(f"\nthe service said ({len(said)} lines, the last 15):")
+            print("\n".join(said[-15:]))
 
 
 if __name__ == "__main__":

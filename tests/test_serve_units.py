@@ -15,7 +15,7 @@ from essearch.cli import main
 from essearch.errors import ConfigurationError
 from essearch.retrieval import F
 from essearch.retrieval.filters import compile_filter
-from essearch.retrieval.results import Hit, LegScore, SearchResult
+from essearch.retrieval.results import Hit, LegScore, PublicHit, SearchResult
 from essearch.serve import dify
 from essearch.serve.auth import AuthFailure, KeyRing
 from essearch.serve.limits import depth
@@ -151,6 +151,18 @@ def test_knn_and_linear_scores_pass_through_and_unbounded_scores_are_relative():
     assert [dify.record_score(h, knn) for h in knn.hits] == [0.91, 0.62]
     bm25 = _result("bm25", [12.0, 6.0])
     assert [dify.record_score(h, bm25) for h in bm25.hits] == [1.0, 0.5]
+
+
+def test_public_json_is_a_valid_public_hit_without_the_stored_source():
+    hit = Hit(
+        id="c1", doc_id="d1", index="i", score=0.5, rank=1, text="t", title="T",
+        legs={"knn": LegScore(rank=1, score=0.9)}, highlights={"text": ["<em>t</em>"]},
+        source={"text": "t", "metadata": {"lang": "en"}, "content_hash": "h"},
+    )  # fmt: skip
+    shown = hit.public_json()
+    assert "source" not in shown and shown["metadata"] == {"lang": "en"}
+    assert PublicHit.model_validate(shown).model_dump() == shown
+    assert set(shown) == set(PublicHit.model_fields)
 
 
 def test_records_apply_the_threshold_and_never_send_null_metadata():

@@ -10,6 +10,11 @@ import click
 
 from essearch.cli._common import get_settings
 
+#: Idle keep-alive connections are closed after this long. Longer than the idle expiry of the
+#: clients' pools (httpx, which Dify uses, drops its own after 5 s: uvicorn's default, also 5 s,
+#: races it, and a request sent on a connection the server is closing gets a reset). nginx's value.
+KEEP_ALIVE_S = 75
+
 
 def is_loopback(host: str) -> bool:
     if host == "localhost":
@@ -64,11 +69,18 @@ def serve(host: str | None, port: int | None, workers: int | None) -> None:
             port=port,
             workers=workers,
             log_level=log_level,
+            timeout_keep_alive=KEEP_ALIVE_S,
         )
     else:
         from essearch.serve import create_app
 
-        uvicorn.run(create_app(settings), host=host, port=port, log_level=log_level)
+        uvicorn.run(
+            create_app(settings),
+            host=host,
+            port=port,
+            log_level=log_level,
+            timeout_keep_alive=KEEP_ALIVE_S,
+        )
 
 
 COMMANDS = [serve]

@@ -39,9 +39,10 @@ class Hit(HitFields):
 
     source: dict[str, Any] = Field(default_factory=dict)
 
-    def public(self) -> PublicHit:
-        """The view a service returns: the chunk's metadata in place of its stored source."""
-        return PublicHit(**self.model_dump(exclude={"source"}), metadata=self.metadata)
+    def public_json(self) -> dict[str, Any]:
+        """The view a service returns, in `PublicHit`'s shape: the chunk's metadata in place of
+        its stored source (built as a dict: one dump per hit on the service's hot path)."""
+        return {**self.model_dump(exclude={"source"}), "metadata": self.metadata}
 
     @property
     def bm25(self) -> LegScore | None:
@@ -66,7 +67,7 @@ class Hit(HitFields):
 
 
 class PublicHit(HitFields):
-    """A hit as `essearch serve` returns it (see `Hit.public`)."""
+    """A hit as `essearch serve` returns it (`Hit.public_json` builds its JSON)."""
 
     metadata: dict[str, Any] = Field(default_factory=dict)
 

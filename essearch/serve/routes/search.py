@@ -88,7 +88,7 @@ def validated(request: Request, body: SearchRequest) -> tuple[Filter | None, dic
 
 
 def response_of(alias: str, result: Any) -> dict[str, Any]:
-    hits = [hit.public().model_dump() for hit in result.hits]
+    hits = [hit.public_json() for hit in result.hits]
     return {
         "index": alias,
         "query": result.query,
