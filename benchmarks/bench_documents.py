@@ -308,6 +308,7 @@ def bench_precomputed(
         for times, arm in arms if round_no % 2 == 0 else arms[::-1]:
             times.append(arm())
     raw_s, ess_s, raw_np_s = min(raw), min(ess), min(raw_np)
+
     def rounded(times: list[float]) -> list[float]:
         return [round(x, 1) for x in times]
 

@@ -3,7 +3,8 @@
     python benchmarks/run_all.py --data ../shared/data --sets all --es-url http://127.0.0.1:19200
 
 Runs, each as a subprocess whose exact command is recorded:
-  1. benchmarks/bench_embedders.py  (embedder issue: texts/s by batch size, cache hits)
+  1. benchmarks/bench_embedders.py  (ONNX vs torch texts/s and SciFact quality, query latency,
+     remote concurrency, cache hits)
   2. benchmarks/bench_ingest.py     (ingest issue: essearch vs raw parallel_bulk, end to end, RSS)
   3. benchmarks/bench_search.py     (retrieval issue: essearch vs raw client latency)
   4. essearch eval on every set of --sets (`all`: every BEIR folder under --data), with the
@@ -476,10 +477,13 @@ def main() -> int:
         eval_dir.mkdir(parents=True, exist_ok=True)
         if "embedders" in parts:
             sizes = ["--short-count", "256", "--long-count", "48"] if args.quick else []
+            scifact = data_dir / "scifact"
+            # SciFact passages for texts/s and (the tuning set only) ONNX-vs-torch quality
+            sets = ["--scifact", str(scifact / "corpus.jsonl"), "--beir", str(scifact)]
             fresh["embedders"] = script_section(
                 "Embedders (local MiniLM, CPU)",
                 "bench_embedders.py",
-                sizes,
+                [*sizes, *sets, *es_args],
                 env,
                 args.timeout,
                 tmp,
