@@ -186,6 +186,8 @@ def test_parquet_vectors_come_as_numpy_rows_and_go_out_short(tmp_path: Path) -> 
     assert len(short) < 0.8 * len(long)
     back = np.array(json.loads(short)["vector"], dtype=np.float32)
     assert back.tolist() == matrix[0].tolist()
+    # as the standard json module did for bulk lines: a non-str metadata key becomes a string
+    assert ndjson.dumps([{"metadata": {1: "x"}}]) == b'{"metadata":{"1":"x"}}\n'
 
 
 def test_one_reader_for_jsonl_csv_and_parquet(tmp_path: Path) -> None:

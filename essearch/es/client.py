@@ -202,7 +202,10 @@ def fast_serializers() -> dict[str, Any]:
 
     class OrjsonNdjsonSerializer(NdjsonSerializer):
         def json_dumps(self, data: Any) -> bytes:
-            return orjson.dumps(data, default=self.default, option=orjson.OPT_SERIALIZE_NUMPY)
+            # non-str keys (an int key in a record's metadata) are written as strings, as the
+            # standard json module did for bulk lines
+            options = orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_NON_STR_KEYS
+            return orjson.dumps(data, default=self.default, option=options)
 
         def json_loads(self, data: bytes) -> Any:
             return orjson.loads(data)
