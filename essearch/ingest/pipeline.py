@@ -363,6 +363,13 @@ def iter_documents(
 # -- the run ------------------------------------------------------------------------------------
 
 
+def _brings_vector(plan: Plan) -> bool:
+    """Whether the document came with its vector (a non-empty list or numpy row): then it is
+    checked and sent as given, not embedded."""
+    vector = plan.to_send[0].vector if plan.to_send else None
+    return vector is not None and len(vector) > 0
+
+
 class _Run:
     """State shared by the producer and the consumers of one ingest run."""
 
@@ -544,10 +551,8 @@ class _Run:
             )
             if winners is not None and last_version:
                 winners.update(c.id for c in plan.chunks)
-        given = [p for p in plans if p.to_send and p.to_send[0].vector is not None]
-        computed = self.embed(
-            [p for p in plans if not (p.to_send and p.to_send[0].vector is not None)]
-        )
+        given = [p for p in plans if _brings_vector(p)]
+        computed = self.embed([p for p in plans if not _brings_vector(p)])
         vectors: dict[str, Sequence[Vector]] = {**computed, **self.precomputed(given)}
         indexed_at = datetime.now(UTC).isoformat()
         actions = bulk_actions(
