@@ -393,8 +393,10 @@ def test_sigint_and_sigterm_stop_with_130_and_keep_what_was_written(
 ):
     settings = settings_for(index_name)
     path = tmp_path / "big.txt"
+    # Long enough that neither run can finish between the first chunks showing up and the
+    # signal (each run is stopped early; at 3,000 paragraphs the re-run could end first).
     path.write_text(
-        "\n\n".join(f"Paragraph {i} about invoices, refunds and orders." for i in range(3000)),
+        "\n\n".join(f"Paragraph {i} about invoices, refunds and orders." for i in range(20_000)),
         encoding="utf-8",
     )
     command = [sys.executable, "-m", "essearch", "ingest", str(path), "--chunk-size", "40"]
