@@ -6,13 +6,15 @@ One run, one index, one query set, against one node:
    process, the service's `POST /v1/search` (hybrid) over loopback with two client libraries
    (aiohttp, and httpx, which Dify uses and which costs the caller more per request), and the same
    app called in this process through ASGI (no socket: the framework's own share) — p50 of each
-   and the difference to the in-process call; `GET /healthz` with each client as the floor; and CPU time per search (this process over in-process calls,
-   the service process over HTTP calls), which a busy machine's scheduling does not inflate.
-   Embedding is excluded on both sides: every query is run once first, so both hold its vector in
-   their query-vector cache (`AsyncSearchClient`'s LRU) and no timed call embeds.
-2. load: N concurrent clients (default 32, on aiohttp; `--load-client httpx` for httpx) for --seconds each against `/v1/search` (hybrid) and
-   Dify's `/retrieval`, and the same N concurrent callers on the in-process client as the baseline:
-   throughput, p50/p95/p99, errors (must be 0).
+   and the difference to the in-process call; `GET /healthz` with each client as the floor; and
+   CPU time per search (this process over in-process calls, the service process over HTTP calls),
+   which a busy machine's scheduling does not inflate. Embedding is excluded on both sides: every
+   query is run once first, so both hold its vector in their query-vector cache
+   (`AsyncSearchClient`'s LRU) and no timed call embeds.
+2. load: N concurrent clients (default 32, on aiohttp; `--load-client httpx` for httpx) for
+   --seconds each against `/v1/search` (hybrid) and Dify's `/retrieval`, and the same N
+   concurrent callers on the in-process client as the baseline: throughput, p50/p95/p99, errors
+   (must be 0).
 3. the service's RSS before and after the load.
 
 The service is the real command (`python -m essearch serve`) in its own process, on loopback.
