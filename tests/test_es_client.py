@@ -7,6 +7,7 @@ in the integration suite.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 import logging
@@ -346,3 +347,34 @@ def test_probe_waits_for_the_licence_of_a_node_still_starting(httpserver: HTTPSe
         caps = probe(client)
         assert caps.license_type == "basic" and caps.version == "8.19.9"
         assert next(answers, "used") == "used"  # both 404s were seen, then the licence
+
+
+def test_the_async_gate_is_as_wide_as_the_pool():
+    from essearch.es.client import pool_capacity
+
+    hosts = ["http://127.0.0.1:1", "http://127.0.0.1:2", "http://127.0.0.1:3"]
+    client = make_async_client(Settings(es={"url": hosts}), connections_per_node=4)
+    assert pool_capacity(client.transport.node_pool.all()) == 12
+
+
+async def test_async_callers_in_a_tight_loop_all_get_answers(es_url):
+    """More tasks than connections, each starting its next request as soon as one returns: every
+    task gets its share (aiohttp alone hands freed connections to the task that just freed them,
+    and the other tasks wait for the whole run)."""
+    narrow = make_async_client(
+        Settings(es={"url": es_url, "request_timeout": 60}), connections_per_node=2
+    )
+    workers, total = 8, 240
+    done = [0] * workers
+
+    async def worker(i: int) -> None:
+        while sum(done) < total:
+            await narrow.cluster.health()
+            done[i] += 1
+
+    try:
+        await asyncio.gather(*(worker(i) for i in range(workers)))
+    finally:
+        await narrow.close()
+    # a fair share is 30 each; a starved task would have answered at most once, at the very end
+    assert min(done) >= 10, done
