@@ -11,6 +11,7 @@ import asyncio
 import base64
 import json
 import logging
+import threading
 
 import pytest
 from click.testing import CliRunner
@@ -350,7 +351,7 @@ def test_probe_waits_for_the_licence_of_a_node_still_starting(httpserver: HTTPSe
 
 
 def test_the_async_gate_is_as_wide_as_the_pool():
-    from essearch.es.client import pool_capacity
+    from essearch.es.fair import pool_capacity
 
     hosts = ["http://127.0.0.1:1", "http://127.0.0.1:2", "http://127.0.0.1:3"]
     client = make_async_client(Settings(es={"url": hosts}), connections_per_node=4)
@@ -378,3 +379,52 @@ async def test_async_callers_in_a_tight_loop_all_get_answers(es_url):
         await narrow.close()
     # a fair share is 30 each; a starved task would have answered at most once, at the very end
     assert min(done) >= 10, done
+
+
+def test_threads_in_a_tight_loop_all_get_answers(es_url):
+    """The same for the sync client and threads (urllib3's pool is not fair either)."""
+    narrow = make_client(
+        Settings(es={"url": es_url, "request_timeout": 60}), connections_per_node=2
+    )
+    workers, total = 8, 240
+    done = [0] * workers
+
+    def worker(i: int) -> None:
+        while sum(done) < total:
+            narrow.cluster.health()
+            done[i] += 1
+
+    threads = [threading.Thread(target=worker, args=(i,)) for i in range(workers)]
+    try:
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    finally:
+        narrow.close()
+    assert min(done) >= 10, done
+
+
+def test_the_thread_gate_admits_waiters_in_arrival_order():
+    from essearch.es.fair import ThreadGate
+
+    gate = ThreadGate(1)
+    order: list[int] = []
+
+    def wait_turn(i: int) -> None:
+        with gate:
+            order.append(i)
+
+    threads = []
+    with gate:  # the one slot is taken: each thread queues, in the order started
+        for i in range(5):
+            thread = threading.Thread(target=wait_turn, args=(i,))
+            thread.start()
+            threads.append(thread)
+            while len(gate._waiters) < i + 1:
+                threading.Event().wait(0.005)
+        order.append(-1)
+    for thread in threads:
+        thread.join(10)
+    assert order == [-1, 0, 1, 2, 3, 4]
+    assert gate._free == 1 and not gate._waiters  # the width is intact afterwards

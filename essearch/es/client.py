@@ -1,7 +1,8 @@
 """The one place that builds Elasticsearch clients from settings.
 
 Both clients retry connection errors, timeouts and 429/502/503/504 with jittered exponential
-backoff (the transport's own mechanism). Build one client and reuse it: it owns a connection pool.
+backoff (the transport's own mechanism). Build one client and reuse it: it owns a connection pool,
+which it hands out to threads or tasks in arrival order (`fair.py`).
 JSON and NDJSON (`_bulk`, `_msearch`) go through orjson when it is installed (a dependency):
 encoding float vectors is the main client-side cost of bulk indexing and kNN queries, and orjson
 does it about ten times faster. The client's own orjson option covers JSON only.
@@ -19,7 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 from elastic_transport import (
@@ -35,6 +36,7 @@ from elasticsearch import AsyncElasticsearch, Elasticsearch
 
 from essearch.errors import ClusterConnectionError
 from essearch.es.capabilities import parse_version
+from essearch.es.fair import ThreadGate, pool_capacity
 from essearch.settings import ElasticsearchSettings, Settings
 
 RETRY_ON_STATUS = (429, 502, 503, 504)
@@ -120,11 +122,25 @@ class _VersionAware:
 
 
 class VersionAwareTransport(_VersionAware, Transport):
+    """Admits requests to the pool in arrival order (`fair.py`: urllib3 alone is not fair)."""
+
+    _gate: ThreadGate | None = None
+    _gate_nodes = 0
+
     def perform_request(self, method: str, target: str, **kwargs: Any) -> TransportApiResponse:
-        if not self._settled:
-            self._settle(self._ask_version(kwargs))
-        kwargs["headers"] = with_compat_headers(kwargs.get("headers"), self.compat_major)
-        return super().perform_request(method, target, **kwargs)
+        with self._pool_gate():
+            if not self._settled:
+                self._settle(self._ask_version(kwargs))
+            kwargs["headers"] = with_compat_headers(kwargs.get("headers"), self.compat_major)
+            return super().perform_request(method, target, **kwargs)
+
+    def _pool_gate(self) -> ThreadGate:
+        """The gate for this many nodes (sniffing may add some)."""
+        nodes = len(self.node_pool)
+        if self._gate is None or self._gate_nodes != nodes:
+            self._gate = ThreadGate(pool_capacity(self.node_pool.all()))
+            self._gate_nodes = nodes
+        return self._gate
 
     def _ask_version(self, kwargs: Mapping[str, Any]) -> TransportApiResponse:
         """First without retries: a TLS failure is configuration, so it is reported at once."""
@@ -140,28 +156,28 @@ class VersionAwareTransport(_VersionAware, Transport):
 
 
 class AsyncVersionAwareTransport(_VersionAware, AsyncTransport):
-    """The async transport, with requests admitted to the connection pool in arrival order.
-
-    aiohttp hands a freed connection to whichever task asks next, not to the one that waited
-    longest. A caller that starts its next search as soon as one returns (a worker loop, a load
-    test, an evaluation with N workers) so keeps its connection, and with more tasks than
-    connections the others wait until they time out: 32 such workers on the default 10
-    connections left 22 of them with no answer for 12 s. The gate, a FIFO semaphore as wide as
-    the pool, queues them fairly instead.
-    """
+    """Admits requests to the pool in arrival order (`fair.py`: aiohttp alone is not fair);
+    `asyncio.Semaphore` is FIFO (Python >= 3.11.1)."""
 
     _gate: asyncio.Semaphore | None = None
+    _gate_for: tuple[asyncio.AbstractEventLoop, int] | None = None
 
     async def perform_request(  # type: ignore[override]
         self, method: str, target: str, **kwargs: Any
     ) -> TransportApiResponse:
-        if self._gate is None:
-            self._gate = asyncio.Semaphore(pool_capacity(self.node_pool.all()))
-        async with self._gate:
+        async with self._pool_gate():
             if not self._settled:
                 self._settle(await self._ask_version(kwargs))
             kwargs["headers"] = with_compat_headers(kwargs.get("headers"), self.compat_major)
             return await super().perform_request(method, target, **kwargs)
+
+    def _pool_gate(self) -> asyncio.Semaphore:
+        """The gate for this event loop and this many nodes (sniffing may add some)."""
+        key = (asyncio.get_running_loop(), len(self.node_pool))
+        if self._gate is None or self._gate_for != key:
+            self._gate = asyncio.Semaphore(pool_capacity(self.node_pool.all()))
+            self._gate_for = key
+        return self._gate
 
     async def _ask_version(self, kwargs: Mapping[str, Any]) -> TransportApiResponse:
         options = self._version_kwargs(kwargs)
@@ -173,12 +189,6 @@ class AsyncVersionAwareTransport(_VersionAware, AsyncTransport):
             if options.get("max_retries") == 0:
                 raise
         return await super().perform_request("GET", VERSION_PATH, **{**options, **_PLAIN})
-
-
-def pool_capacity(nodes: Iterable[Any]) -> int:
-    """Connections the pool may open at once: `connections_per_node` summed over its nodes."""
-    width: int = sum(node.config.connections_per_node for node in nodes)
-    return max(1, width)
 
 
 def client_kwargs(es: ElasticsearchSettings) -> dict[str, Any]:
