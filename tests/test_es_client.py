@@ -421,8 +421,11 @@ def test_the_thread_gate_admits_waiters_in_arrival_order():
             thread = threading.Thread(target=wait_turn, args=(i,))
             thread.start()
             threads.append(thread)
-            while len(gate._waiters) < i + 1:
+            for _ in range(2000):  # at most 10 s for the thread to queue
+                if len(gate._waiters) == i + 1:
+                    break
                 threading.Event().wait(0.005)
+            assert len(gate._waiters) == i + 1
         order.append(-1)
     for thread in threads:
         thread.join(10)
