@@ -61,72 +61,78 @@ def query_for(caller: int, served: int) -> dict[str, Any]:
     return {"match": {"text": words}}
 
 
-def figures(
-    served: list[int], latencies: list[float], errors: int, elapsed: float
-) -> dict[str, Any]:
-    ordered = sorted(latencies) or [float("nan")]
-    return {
-        "rate": len(latencies) / elapsed,
-        "p50": statistics.median(ordered),
-        "p99": ordered[min(len(ordered) - 1, round(0.99 * (len(ordered) - 1)))],
-        "max": ordered[-1],
-        "least": min(served),
-        "most": max(served),
-        "starved": sum(count <= 1 for count in served),
-        "errors": errors,
-    }
+class Tally:
+    """What the callers of one client got: searches per caller, latencies, errors."""
+
+    def __init__(self, callers: int, seconds: float) -> None:
+        self.served = [0] * callers
+        self.latencies: list[float] = []
+        self.errors: list[str] = []  # list.append is atomic across threads
+        self.started = time.perf_counter()
+        self.stop_at = self.started + seconds
+
+    def running(self) -> bool:
+        return time.perf_counter() < self.stop_at
+
+    def answered(self, caller: int, t0: float) -> None:
+        self.latencies.append((time.perf_counter() - t0) * 1000)
+        self.served[caller] += 1
+
+    def figures(self) -> dict[str, Any]:
+        elapsed = time.perf_counter() - self.started
+        ordered = sorted(self.latencies) or [float("nan")]
+        return {
+            "rate": len(self.latencies) / elapsed,
+            "p50": statistics.median(ordered),
+            "p99": ordered[min(len(ordered) - 1, round(0.99 * (len(ordered) - 1)))],
+            "max": ordered[-1],
+            "least": min(self.served),
+            "most": max(self.served),
+            "starved": sum(count <= 1 for count in self.served),
+            "errors": len(self.errors),
+        }
 
 
 def threads_loop(client: Elasticsearch, callers: int, seconds: float) -> dict[str, Any]:
-    served = [0] * callers
-    latencies: list[float] = []
-    errors: list[str] = []
-    stop_at = time.perf_counter() + seconds
+    tally = Tally(callers, seconds)
 
     def caller(i: int) -> None:
-        while time.perf_counter() < stop_at:
+        while tally.running():
             t0 = time.perf_counter()
             try:
-                client.search(index=INDEX, query=query_for(i, served[i]), size=10)
+                client.search(index=INDEX, query=query_for(i, tally.served[i]), size=10)
             except Exception as exc:  # counted: a starved request ends in a timeout
-                errors.append(type(exc).__name__)
+                tally.errors.append(type(exc).__name__)
                 continue
-            latencies.append((time.perf_counter() - t0) * 1000)
-            served[i] += 1
+            tally.answered(i, t0)
 
-    started = time.perf_counter()
     threads = [threading.Thread(target=caller, args=(i,)) for i in range(callers)]
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join()
-    elapsed = time.perf_counter() - started
+    result = tally.figures()
     client.close()
-    return figures(served, latencies, len(errors), elapsed)
+    return result
 
 
 async def tasks_loop(client: AsyncElasticsearch, callers: int, seconds: float) -> dict[str, Any]:
-    served = [0] * callers
-    latencies: list[float] = []
-    errors: list[str] = []
-    stop_at = time.perf_counter() + seconds
+    tally = Tally(callers, seconds)
 
     async def caller(i: int) -> None:
-        while time.perf_counter() < stop_at:
+        while tally.running():
             t0 = time.perf_counter()
             try:
-                await client.search(index=INDEX, query=query_for(i, served[i]), size=10)
+                await client.search(index=INDEX, query=query_for(i, tally.served[i]), size=10)
             except Exception as exc:  # counted: a starved request ends in a timeout
-                errors.append(type(exc).__name__)
+                tally.errors.append(type(exc).__name__)
                 continue
-            latencies.append((time.perf_counter() - t0) * 1000)
-            served[i] += 1
+            tally.answered(i, t0)
 
-    started = time.perf_counter()
     await asyncio.gather(*(caller(i) for i in range(callers)))
-    elapsed = time.perf_counter() - started
+    result = tally.figures()
     await client.close()
-    return figures(served, latencies, len(errors), elapsed)
+    return result
 
 
 def main() -> None:
